@@ -1,0 +1,84 @@
+"""Typed events that one generation reports to its face (window or terminal).
+
+The core never calls into a face; it hands these values to a callback. The Qt controller turns
+them into signals, `kobold-stream` prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .errors import KoboldError
+
+
+class ConnectionState(Enum):
+    """What the status bar says about the server. Values are the words shown to people."""
+
+    OFFLINE = "offline"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    QUEUED = "queued"
+    PROCESSING = "processing prompt"
+    STREAMING = "streaming"
+    STALLED = "stalled"
+    RECOVERING = "recovering"
+    RETRYING = "retrying"
+
+
+@dataclass(frozen=True)
+class Started:
+    """The request was sent; `genkey` identifies it on the server."""
+
+    genkey: str
+    mode: str = "stream"
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: ConnectionState
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """New text to append, in order. Never repeats text already reported."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Text fetched from the server after the stream broke: append it, marked as recovered."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Retrying:
+    """A retry is scheduled in `delay` seconds."""
+
+    attempt: int
+    max_attempts: int
+    delay: float
+    reason: KoboldError
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The generation ended normally (or was stopped by the user); `text` is all of it."""
+
+    text: str
+    finish_reason: str
+    stopped: bool = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The generation could not complete; `text` is what was received before the failure."""
+
+    error: KoboldError
+    text: str
+
+
+Event = Started | StateChanged | Tokens | Recovered | Retrying | Finished | Failed

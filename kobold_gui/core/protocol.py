@@ -1,0 +1,421 @@
+"""KoboldClient: every KoboldCPP endpoint the app uses, mapped to typed results and errors.
+
+One `httpx.AsyncClient` is built per KoboldClient and reused (building one blocks for 20-40 ms).
+KoboldCPP answers with HTTP/1.0 and closes every connection, so keep-alive is switched off and
+each request opens a fresh connection. Streams have no read timeout: a long prompt or a queue is
+silence, not failure; the generation layer watches for stalls itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from httpx_sse import EventSource
+
+from . import errors as E
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:5001"
+#: Ordinary requests: a healthy server answers info endpoints in milliseconds.
+REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Streams and synchronous generation: no read limit (prompt processing and queues are silent).
+GENERATION_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=None)
+
+
+def normalize_url(url: str) -> str:
+    """Accept what people type ("localhost:5001", "http://host:5001/") and reject the unusable."""
+    raw = (url or "").strip()
+    if not raw:
+        raise E.InvalidURL("No server address given")
+    if "://" not in raw:
+        raw = "http://" + raw
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise E.InvalidURL(f"{url!r} is not a valid server address ({exc})", url=url) from None
+    if parts.scheme not in ("http", "https"):
+        raise E.InvalidURL(
+            f"{url!r}: only http:// and https:// server addresses are supported", url=url
+        )
+    if not parts.hostname:
+        raise E.InvalidURL(f"{url!r} has no host name", url=url)
+    if parts.query or parts.fragment:
+        # KoboldCPP does not strip query strings: every path would 404.
+        raise E.InvalidURL(f"{url!r}: a server address cannot contain '?' or '#'", url=url)
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class ServerVersion:
+    name: str
+    version: str
+    protected: bool = False
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_koboldcpp(self) -> bool:
+        return self.name == "KoboldCpp"
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the status bar shows after connecting."""
+
+    url: str
+    version: ServerVersion
+    model: str
+    max_context_length: int
+
+
+@dataclass(frozen=True)
+class Perf:
+    idle: bool
+    queue: int
+    last_token_count: int = 0
+    stop_reason: int = -1
+    total_gens: int = 0
+    #: milliseconds per generated token of the last generation
+    last_eval: float = 0.0
+    #: milliseconds per prompt token of the last generation
+    last_process: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    text: str
+    finish_reason: str
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One `data:` event; `finish_reason` is None on every event but the last."""
+
+    token: str
+    finish_reason: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.finish_reason is not None
+
+
+def _detail(body: bytes) -> tuple[str, str]:
+    """(msg, type) from KoboldCPP's `{"detail": {...}}` error bodies; empty when absent."""
+    try:
+        detail = json.loads(body)["detail"]
+        return str(detail.get("msg", "")), str(detail.get("type", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", ""
+
+
+class KoboldClient:
+    """Talks to one server. Cheap to call, costly to build: make one per server address."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        password: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = normalize_url(url)
+        self._password = password or None
+        self._http = httpx.AsyncClient(
+            timeout=REQUEST_TIMEOUT,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            transport=transport,
+            headers={"User-Agent": "kobold_gui"},
+        )
+
+    # ----------------------------------------------------------------- plumbing
+    @property
+    def has_password(self) -> bool:
+        return self._password is not None
+
+    def set_password(self, password: str | None) -> None:
+        self._password = password or None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._password}"} if self._password else {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _network_error(self, exc: Exception, path: str) -> E.KoboldError:
+        ctx = {"url": self.url, "endpoint": path, "exception": repr(exc)}
+        if isinstance(exc, httpx.ConnectTimeout):
+            return E.ConnectTimeout(
+                f"The server at {self.url} did not accept the connection in time", **ctx
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return E.ConnectionFailed(
+                f"Cannot reach the server at {self.url}: {_reason(exc)}. "
+                "Is KoboldCPP running at that address?", **ctx
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return E.ServerError(f"The server at {self.url} stopped answering ({path})", **ctx)
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return E.ProtocolError(
+                f"The server closed the connection without a proper answer ({path})", **ctx
+            )
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return E.InvalidURL(f"{self.url} is not a usable server address", **ctx)
+        return E.ConnectionFailed(f"Lost the connection to {self.url}: {_reason(exc)}", **ctx)
+
+    def _status_error(self, status: int, body: bytes, path: str) -> E.KoboldError:
+        msg, kind = _detail(body)
+        ctx = {"url": self.url, "endpoint": path, "status": status, "body": body[:300]}
+        if status == 401:
+            if self._password:
+                return E.AuthenticationFailed("The server rejected the password", **ctx)
+            return E.AuthenticationFailed("The server needs a password", **ctx)
+        if status == 503:
+            return E.ServerBusy(
+                "The server is busy with another generation" + (f" ({msg})" if msg else ""),
+                **ctx,
+            )
+        if status == 404:
+            return E.EndpointMissing(f"This server has no {path} endpoint", **ctx)
+        if kind == "bad_input" or 400 <= status < 500:
+            return E.BadRequest(
+                f"The server rejected the request: {msg or f'HTTP {status}'}", **ctx
+            )
+        return E.ServerError(f"The server failed (HTTP {status}{': ' + msg if msg else ''})",
+                             **ctx)
+
+    async def _request(
+        self, method: str, path: str, *, json_body: Any = None, timeout: Any = None,
+        allow_null: bool = False,
+    ) -> Any:
+        """Send one request; return parsed JSON or raise a KoboldError."""
+        started = time.monotonic()
+        try:
+            response = await self._http.request(
+                method, self.url + path, json=json_body, headers=self._headers(),
+                timeout=timeout or REQUEST_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            err = self._network_error(exc, path)
+            err.context["elapsed"] = round(time.monotonic() - started, 3)
+            raise err from exc
+        if response.status_code != 200:
+            raise self._status_error(response.status_code, response.content, path)
+        try:
+            data = response.json()
+        except ValueError:
+            raise E.NotKoboldServer(
+                f"The server at {self.url} answered {path} with something that is not JSON "
+                f"({response.headers.get('content-type', 'no content type')}). "
+                "Is this a KoboldCPP server?",
+                url=self.url, endpoint=path, body=response.content[:300],
+            ) from None
+        if data is None and not allow_null:
+            raise E.BadRequest(
+                "The server could not use the request (a setting probably has the wrong type)",
+                url=self.url, endpoint=path,
+            )
+        return data
+
+    # ----------------------------------------------------------------- info endpoints
+    async def version(self) -> ServerVersion:
+        data = await self._request("GET", "/api/extra/version")
+        if not isinstance(data, dict) or "result" not in data:
+            raise E.NotKoboldServer(
+                f"The server at {self.url} does not look like KoboldCPP", url=self.url
+            )
+        return ServerVersion(
+            name=str(data.get("result")), version=str(data.get("version", "")),
+            protected=bool(data.get("protected", False)), raw=data,
+        )
+
+    async def model(self) -> str:
+        data = await self._request("GET", "/api/v1/model")
+        if not isinstance(data, dict) or not isinstance(data.get("result"), str):
+            raise E.NotKoboldServer(f"The server at {self.url} reported no model", url=self.url)
+        return data["result"]
+
+    async def max_context_length(self) -> int:
+        """The real context size; older servers only have the (4096-capped) config value."""
+        try:
+            data = await self._request("GET", "/api/extra/true_max_context_length")
+        except E.EndpointMissing:
+            data = await self._request("GET", "/api/v1/config/max_context_length")
+        try:
+            return int(data["value"])
+        except (KeyError, TypeError, ValueError):
+            raise E.ProtocolError("The server reported no context size", url=self.url) from None
+
+    async def perf(self) -> Perf:
+        d = await self._request("GET", "/api/extra/perf")
+        try:
+            return Perf(
+                idle=bool(d.get("idle", 1)), queue=int(d.get("queue", 0)),
+                last_token_count=int(d.get("last_token_count", 0)),
+                stop_reason=int(d.get("stop_reason", -1)),
+                total_gens=int(d.get("total_gens", 0)),
+                last_eval=float(d.get("last_eval", 0.0)),
+                last_process=float(d.get("last_process", 0.0)),
+                raw=d,
+            )
+        except (AttributeError, TypeError, ValueError):
+            raise E.ProtocolError("The server's status (perf) could not be read",
+                                  url=self.url) from None
+
+    async def connect(self) -> ServerInfo:
+        """Identify the server: is it KoboldCPP, which model, how much context."""
+        try:
+            version = await self.version()
+        except E.EndpointMissing:
+            # A KoboldAI-API server without KoboldCPP's extras: usable, fewer features.
+            version = ServerVersion(name="KoboldAI API", version="")
+        if not version.is_koboldcpp and version.name != "KoboldAI API":
+            raise E.NotKoboldServer(
+                f"The server at {self.url} says it is {version.name!r}, not KoboldCPP",
+                url=self.url,
+            )
+        model = await self.model()
+        if version.protected and model == "koboldcpp/protected-model":
+            raise self._status_error(401, b"", "/api/v1/model")
+        return ServerInfo(self.url, version, model, await self.max_context_length())
+
+    async def tokencount(self, text: str) -> int:
+        data = await self._request("POST", "/api/extra/tokencount", json_body={"prompt": text})
+        try:
+            return int(data["value"])
+        except (KeyError, TypeError, ValueError):
+            raise E.ProtocolError("The server's token count could not be read") from None
+
+    # ----------------------------------------------------------------- generation
+    async def generate(self, body: dict[str, Any]) -> GenerateResult:
+        """Synchronous generation: returns when the server is done."""
+        data = await self._request("POST", "/api/v1/generate", json_body=body,
+                                   timeout=GENERATION_TIMEOUT)
+        try:
+            result = data["results"][0]
+            return GenerateResult(str(result["text"]), str(result.get("finish_reason", "")))
+        except (KeyError, IndexError, TypeError):
+            raise E.ProtocolError("The server's generation result could not be read",
+                                  url=self.url) from None
+
+    async def check(self, genkey: str) -> str:
+        """All text generated so far for `genkey` (cumulative; also after it ended)."""
+        data = await self._request("POST", "/api/extra/generate/check",
+                                   json_body={"genkey": genkey})
+        try:
+            return str(data["results"][0]["text"])
+        except (KeyError, IndexError, TypeError):
+            raise E.ProtocolError("The server's progress (check) could not be read",
+                                  url=self.url) from None
+
+    async def abort(self, genkey: str) -> bool:
+        """Ask the server to stop generation `genkey`; True if it says it did."""
+        data = await self._request("POST", "/api/extra/abort", json_body={"genkey": genkey})
+        return isinstance(data, dict) and str(data.get("success")).lower() == "true"
+
+    @asynccontextmanager
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[EventStream]:
+        """Open `/api/extra/generate/stream`; errors before the first byte raise here.
+
+        Leaving the `async with` closes the connection, which the server takes as an abort.
+        """
+        path = "/api/extra/generate/stream"
+        headers = {**self._headers(), "Accept": "text/event-stream", "Cache-Control": "no-store"}
+        request = self._http.build_request("POST", self.url + path, json=body, headers=headers,
+                                           timeout=GENERATION_TIMEOUT)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._network_error(exc, path) from exc
+        try:
+            if response.status_code != 200:
+                try:
+                    content = await response.aread()
+                except httpx.HTTPError:
+                    content = b""
+                raise self._status_error(response.status_code, content, path)
+            ctype = response.headers.get("content-type", "")
+            if "text/event-stream" not in ctype:
+                raise E.NotKoboldServer(
+                    f"The server answered the stream request with {ctype or 'no content type'}"
+                    ", not an event stream. Is this a KoboldCPP server?",
+                    url=self.url, endpoint=path,
+                )
+            yield EventStream(response, self, path)
+        finally:
+            await response.aclose()
+
+
+class EventStream:
+    """Iterate the events of one open stream; stops after the final event."""
+
+    def __init__(self, response: httpx.Response, client: KoboldClient, path: str) -> None:
+        self._response = response
+        self._client = client
+        self._path = path
+        #: events that could not be understood and were skipped
+        self.skipped = 0
+        #: events understood so far
+        self.received = 0
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """Use as `async with aclosing(stream.events()) as events:` so an early exit closes it."""
+        source = EventSource(self._response)
+        try:
+            async with aclosing(source.aiter_sse()) as sse_events:
+                async for sse in sse_events:
+                    event = self._parse(sse.event, sse.data)
+                    if event is None:
+                        continue
+                    self.received += 1
+                    yield event
+                    if event.final:
+                        return
+        except httpx.HTTPError as exc:
+            err = self._client._network_error(exc, self._path)
+            raise E.StreamInterrupted(
+                f"The stream broke after {self.received} events: {err.message}",
+                **err.context, events=self.received,
+            ) from exc
+        raise E.StreamInterrupted(
+            f"The server closed the stream after {self.received} events without finishing",
+            url=self._client.url, endpoint=self._path, events=self.received,
+        )
+
+    def _parse(self, name: str, data: str) -> StreamEvent | None:
+        if name not in ("message", ""):
+            log.debug("skipping unknown event %r", name)
+            return None
+        try:
+            payload = json.loads(data)
+            token = payload["token"]
+            if not isinstance(token, str):
+                raise TypeError(token)
+        except (ValueError, KeyError, TypeError):
+            self.skipped += 1
+            log.warning("skipping malformed stream event: %.200r", data)
+            return None
+        reason = payload.get("finish_reason")
+        # 1.76 sends the string "null" on intermediate events, newer servers JSON null.
+        final = reason not in (None, "null")
+        return StreamEvent(token, str(reason) if final else None)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    if "name or service not known" in text.lower() or "nodename nor servname" in text.lower():
+        return "unknown host name"
+    return text

@@ -1,0 +1,240 @@
+"""The single bridge between the asyncio core and Qt: owns the client and the running task.
+
+Core events arrive through a callback on the qasync loop and leave as Qt signals. Streamed text
+is batched and emitted at most once per frame, so the view's cost does not follow the token rate.
+UI state changes synchronously in `generate()`/`stop()` (a task cancelled before its first step
+never runs its own cleanup; see stack-notes pitfall 9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..core import errors as E
+from ..core.events import (
+    ConnectionState,
+    Event,
+    Failed,
+    Finished,
+    Recovered,
+    Retrying,
+    StateChanged,
+    Tokens,
+)
+from ..core.generation import Generation
+from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 16
+
+
+class Controller(QObject):
+    #: (ConnectionState value, detail)
+    state_changed = Signal(str, str)
+    #: ServerInfo after a successful connect, None when the server is gone
+    server_changed = Signal(object)
+    #: a person-readable message about the last connection or generation problem
+    error = Signal(str)
+    generation_started = Signal(str)
+    #: batched generated text, in order
+    text_appended = Signal(str)
+    #: text recovered from the server after a broken stream
+    text_recovered = Signal(str)
+    #: core Retrying event
+    retrying = Signal(object)
+    #: core Finished event
+    generation_finished = Signal(object)
+    #: core Failed event
+    generation_failed = Signal(object)
+    busy_changed = Signal(bool)
+    #: generated tokens per second (estimate while streaming, server's figure at the end)
+    speed_changed = Signal(float)
+
+    def __init__(self, url: str = DEFAULT_URL, password: str | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._client: KoboldClient | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._generation: Generation | None = None
+        self._pending: list[str] = []
+        self._pending_recovered: list[str] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FRAME_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self.server: ServerInfo | None = None
+        self.state = ConnectionState.OFFLINE
+        self.url = url
+        self.password = password
+        self._stream_chars = 0
+        self._stream_events = 0
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def client(self) -> KoboldClient | None:
+        return self._client
+
+    def connect_to(self, url: str, password: str | None = None) -> None:
+        """(Re)connect: build a client for `url` and identify the server in the background."""
+        try:
+            client = KoboldClient(url, password)
+        except E.KoboldError as err:
+            self._set_state(ConnectionState.OFFLINE, err.message)
+            self.error.emit(err.message)
+            return
+        old = self._client
+        self._client, self.url, self.password = client, client.url, password
+        if old is not None:
+            asyncio.ensure_future(old.aclose())
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+        self._set_state(ConnectionState.CONNECTING, client.url)
+        self._connect_task = asyncio.ensure_future(self._identify(client))
+
+    async def _identify(self, client: KoboldClient) -> None:
+        try:
+            info = await client.connect()
+        except E.KoboldError as err:
+            if client is self._client:
+                log.warning("connect to %s failed: %s %s", client.url, err.message, err.context)
+                self.server = None
+                self.server_changed.emit(None)
+                self._set_state(ConnectionState.OFFLINE, err.message)
+                self.error.emit(err.message)
+            return
+        if client is self._client:
+            self.server = info
+            self.server_changed.emit(info)
+            self._set_state(ConnectionState.CONNECTED, info.model)
+
+    # ------------------------------------------------------------------ generation
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def generate(self, prompt: str, settings: Mapping[str, Any]) -> bool:
+        """Start a generation; False (and an `error` signal) if it cannot start."""
+        if self.busy:
+            return False
+        if self._client is None:
+            self.connect_to(self.url, self.password)
+            if self._client is None:
+                return False
+        try:
+            generation = Generation(self._client, prompt, settings, self._on_event)
+        except E.KoboldError as err:
+            self.error.emit(err.message)
+            return False
+        self._generation = generation
+        self._stream_chars = 0
+        self._stream_events = 0
+        self.busy_changed.emit(True)
+        self.generation_started.emit(prompt)
+        self._task = asyncio.ensure_future(generation.run())
+        self._task.add_done_callback(self._on_done)
+        return True
+
+    def stop(self) -> None:
+        if self._generation is not None and self.busy:
+            self._generation.stop()
+
+    @property
+    def generation(self) -> Generation | None:
+        return self._generation
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Tokens):
+            self._pending.append(event.text)
+            self._stream_chars += len(event.text)
+            self._stream_events += 1
+            if not self._flush_timer.isActive():
+                self._flush_timer.start()
+        elif isinstance(event, Recovered):
+            self._flush()
+            self.text_recovered.emit(event.text)
+        elif isinstance(event, StateChanged):
+            self._set_state(event.state, event.detail)
+        elif isinstance(event, Retrying):
+            self.retrying.emit(event)
+        elif isinstance(event, Finished | Failed):
+            self._flush()
+            # Outcome signals are sent from the done-callback, after the task has ended.
+
+    def _flush(self) -> None:
+        self._flush_timer.stop()
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self.text_appended.emit(text)
+            self._emit_speed()
+
+    def _emit_speed(self) -> None:
+        g = self._generation
+        if g is None or g.first_token_at is None:
+            return
+        span = time.monotonic() - g.first_token_at
+        if span > 0.25 and self._stream_events > 1:
+            # KoboldCPP sends about one token per event on real models.
+            self.speed_changed.emit(self._stream_events / span)
+
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
+        self._flush()
+        self.busy_changed.emit(False)
+        if task.cancelled():
+            g = self._generation
+            self.generation_finished.emit(Finished(g.text if g else "", "stopped", stopped=True))
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("generation task crashed", exc_info=exc)
+            self.generation_failed.emit(Failed(E.KoboldError(f"Internal error: {exc}"),
+                                               self._generation.text if self._generation else ""))
+            return
+        outcome = task.result()
+        if isinstance(outcome, Failed):
+            self.error.emit(outcome.error.message)
+            self.generation_failed.emit(outcome)
+        else:
+            self.generation_finished.emit(outcome)
+            asyncio.ensure_future(self._final_speed())
+
+    async def _final_speed(self) -> None:
+        """The server knows the real speed of the last generation (ms per token)."""
+        if self._client is None:
+            return
+        try:
+            perf = await self._client.perf()
+        except E.KoboldError:
+            return
+        if perf.last_eval > 0:
+            self.speed_changed.emit(1000.0 / perf.last_eval)
+
+    def _set_state(self, state: ConnectionState, detail: str = "") -> None:
+        self.state = state
+        self.state_changed.emit(state.value, detail)
+
+    # ------------------------------------------------------------------ shutdown
+    async def aclose(self) -> None:
+        """Stop what runs, wait for it, close the client (call before the loop closes)."""
+        if self.busy:
+            assert self._generation is not None and self._task is not None
+            self._generation.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+        for task in (self._connect_task,):
+            if task is not None and not task.done():
+                task.cancel()
+        self._flush_timer.stop()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
