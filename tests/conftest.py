@@ -1,0 +1,88 @@
+"""Shared fixtures: the emulator on a free loopback port, and a qasync loop for widget tests.
+
+Widget tests are plain (sync) pytest-qt tests: the `qloop` fixture marks a qasync loop as running
+without entering `app.exec()`, so asyncio tasks advance whenever Qt processes events
+(qtbot.waitUntil / waitSignal). See stack-notes §4 for why this shape is the stable one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+# Before any QApplication exists: tests never need a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from kobold_gui.emulator import Emulator, EmulatorConfig
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., Emulator]]:
+    """Factory: make_emulator(token_rate=..., ...) -> a started emulator, stopped afterwards."""
+    started: list[Emulator] = []
+
+    def factory(**config: object) -> Emulator:
+        config.setdefault("token_rate", 400.0)
+        config.setdefault("first_poll_delay", 0.05)
+        emu = Emulator(EmulatorConfig(**config))  # type: ignore[arg-type]
+        emu.start()
+        started.append(emu)
+        return emu
+
+    yield factory
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
+    return make_emulator()
+
+
+def pump_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    from PySide6.QtCore import QCoreApplication
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.001)
+    return predicate()
+
+
+@pytest.fixture
+def qloop(qapp):  # type: ignore[no-untyped-def]
+    from kobold_gui.ui.qtloop import HookedQEventLoop
+
+    loop = HookedQEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    old_hooks = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,
+                           finalizer=loop._asyncgen_finalizer_hook)
+    asyncio.events._set_running_loop(loop)
+    try:
+        yield loop
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        pump_until(lambda: all(t.done() for t in pending), 5.0)
+        shutdown = loop.create_task(loop.shutdown_asyncgens())
+        pump_until(shutdown.done, 5.0)
+        asyncio.events._set_running_loop(None)
+        sys.set_asyncgen_hooks(*old_hooks)
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_running_loop() -> Iterator[None]:
+    """A running loop left behind would break the next async test (stack-notes §4)."""
+    yield
+    assert asyncio.events._get_running_loop() is None
