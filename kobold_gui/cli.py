@@ -1,0 +1,153 @@
+"""`kobold-stream`: the same core as the window, printing generated text to a terminal.
+
+stdout carries exactly the generated text, as it arrives, and nothing else (so it can be piped);
+status and errors go to stderr. Ctrl-C aborts the generation on the server and keeps the text.
+
+Exit codes: 0 finished; 2 bad usage, address or settings; 3 server unreachable; 4 server busy;
+5 password missing or wrong; 6 request rejected; 7 not a KoboldCPP server / endpoint missing;
+8 server error; 9 stream broke; 10 unreadable answer; 130 stopped with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import Any, TextIO
+
+from .core import errors as E
+from .core import settings as S
+from .core.events import Event, Failed, Finished, Recovered, Retrying, StateChanged, Tokens
+from .core.generation import Generation
+from .core.logs import register_secret
+from .core.protocol import DEFAULT_URL, KoboldClient
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="kobold-stream",
+        description="Stream a completion from a KoboldCPP server to stdout.",
+        epilog="Settings: " + ", ".join(f.name for f in S.FIELDS),
+    )
+    p.add_argument("prompt", help="the prompt; '-' reads it from standard input")
+    p.add_argument("--url", default=os.environ.get("KOBOLD_URL", DEFAULT_URL),
+                   help=f"server address (default {DEFAULT_URL}, or env KOBOLD_URL)")
+    p.add_argument("--password", default=None,
+                   help="server password (default: env KOBOLD_PASSWORD)")
+    p.add_argument("--max-length", type=int, default=None, metavar="N",
+                   help="tokens to generate at most")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set any generation field, e.g. --set temperature=0.5 "
+                        "--set stop_sequence='\\nUser:' (repeatable)")
+    verbosity = p.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only print errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="print every state")
+    return p.parse_args(argv)
+
+
+class TerminalFace:
+    """Turns core events into stdout text and stderr status lines."""
+
+    def __init__(self, out: Any, err: TextIO, verbose: bool, quiet: bool) -> None:
+        self.out = out  # binary stream: we always write UTF-8, whatever the locale says
+        self.err = err
+        self.verbose = verbose
+        self.quiet = quiet
+
+    def status(self, line: str, always: bool = False) -> None:
+        if always or not self.quiet:
+            print(f"kobold-stream: {line}", file=self.err, flush=True)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Tokens | Recovered):
+            self.out.write(event.text.encode("utf-8"))
+            self.out.flush()
+            if isinstance(event, Recovered):
+                self.status(f"recovered {len(event.text)} characters from the server")
+        elif isinstance(event, StateChanged):
+            if self.verbose:
+                self.status(event.state.value + (f" ({event.detail})" if event.detail else ""))
+        elif isinstance(event, Retrying):
+            self.status(f"{event.reason.message}; retry {event.attempt}/{event.max_attempts} "
+                        f"in {event.delay:.1f} s")
+        elif isinstance(event, Failed):
+            self.status(f"error: {event.error.message}", always=True)
+        elif isinstance(event, Finished) and self.verbose:
+            self.status(f"finished ({event.finish_reason}), {len(event.text)} characters")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    values = S.defaults()
+    for assignment in args.set:
+        name, value = S.parse_assignment(assignment)
+        values[name] = value
+    if args.max_length is not None:
+        values["max_length"] = args.max_length
+    S.validate(values)
+    return values
+
+
+async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
+    password = args.password or os.environ.get("KOBOLD_PASSWORD") or None
+    register_secret(password)
+    try:
+        values = _settings(args)
+        client = KoboldClient(args.url, password)
+    except E.KoboldError as err:
+        face.status(f"error: {err.message}", always=True)
+        return err.exit_code
+    try:
+        generation = Generation(client, prompt, values, face)
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(generation.run())
+        interrupts = 0
+
+        def on_interrupt() -> None:
+            nonlocal interrupts
+            interrupts += 1
+            if interrupts == 1:
+                face.status("stopping (Ctrl-C again to quit at once)")
+                generation.stop()
+            else:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        except (NotImplementedError, RuntimeError):  # not on the main thread / platform
+            pass
+        try:
+            outcome = await task
+        except asyncio.CancelledError:
+            return EXIT_INTERRUPTED
+        finally:
+            try:
+                loop.remove_signal_handler(signal.SIGINT)
+            except (NotImplementedError, RuntimeError):
+                pass
+        if isinstance(outcome, Failed):
+            return outcome.error.exit_code
+        return EXIT_INTERRUPTED if outcome.stopped else 0
+    except E.KoboldError as err:
+        face.status(f"error: {err.message}", always=True)
+        return err.exit_code
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    face = TerminalFace(sys.stdout.buffer, sys.stderr, args.verbose, args.quiet)
+    try:
+        return asyncio.run(run(args, face, prompt))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""kobold-stream as a user runs it: a subprocess, stdout = exactly the generated text."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def kobold_stream(*args, input=None, timeout=30, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "kobold_gui.cli", *args], input=input, capture_output=True,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def test_stdout_is_exactly_the_generated_text(emulator):
+    r = kobold_stream("--url", emulator.url, "--max-length", "50", "Once upon a time")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode("utf-8") == emulator.expected_text("Once upon a time", 50)
+    assert r.stderr == b""
+
+
+def test_prompt_from_stdin_and_settings(emulator):
+    r = kobold_stream("--url", emulator.url, "--set", "max_length=20", "--set",
+                      "temperature=0.5", "-", input="From stdin".encode())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == emulator.expected_text("From stdin", 20)
+    assert emulator.last_generation.prompt == "From stdin"
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--set", "temperature=9"], 2, b"Temperature must be between"),
+    (["--set", "nope=1"], 2, b"Unknown setting"),
+    (["--url", "ftp://x"], 2, b"only http"),
+])
+def test_bad_input_exits_with_usage_code(emulator, args, code, message):
+    r = kobold_stream("--url", emulator.url, *args, "p")
+    assert r.returncode == code
+    assert message in r.stderr and r.stdout == b""
+
+
+def test_server_down_and_password_exit_codes(make_emulator):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = kobold_stream("--url", f"http://127.0.0.1:{port}", "p")
+    assert r.returncode == 3 and b"Cannot reach the server" in r.stderr
+    emu = make_emulator(password="pw")
+    r = kobold_stream("--url", emu.url, "--max-length", "5", "p")
+    assert r.returncode == 5 and b"needs a password" in r.stderr
+    r = kobold_stream("--url", emu.url, "--max-length", "5", "p", env={"KOBOLD_PASSWORD": "pw"})
+    assert r.returncode == 0 and r.stdout.decode() == emu.expected_text("p", 5)
+
+
+def test_ctrl_c_aborts_on_the_server_and_keeps_the_text(make_emulator):
+    emu = make_emulator(token_rate=30.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kobold_gui.cli", "--url", emu.url, "--max-length", "500", "go"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rec = emu.last_generation
+        if rec is not None and len(rec.tokens) >= 5:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert emu.wait_idle(5.0)
+    rec = emu.last_generation
+    assert rec.aborted_by == "abort"
+    assert out.decode() == rec.text and len(rec.tokens) < 500
