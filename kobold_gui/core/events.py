@@ -71,6 +71,10 @@ class Finished:
     text: str
     finish_reason: str
     stopped: bool = False
+    #: (start, end) offsets in `text` of spans fetched from the server after a broken stream
+    recovered: tuple[tuple[int, int], ...] = ()
+    #: "stream" or "poll" (the server could not stream)
+    mode: str = "stream"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,17 @@ class Failed:
 
     error: KoboldError
     text: str
+    recovered: tuple[tuple[int, int], ...] = ()
 
 
-Event = Started | StateChanged | Tokens | Recovered | Retrying | Finished | Failed
+
+
+@dataclass(frozen=True)
+class ServerChanged:
+    """The server was identified (or lost: `info` is None)."""
+
+    info: object  # ServerInfo | None (kept untyped here: protocol imports events' module)
+
+
+Event = (Started | StateChanged | Tokens | Recovered | Retrying | Finished | Failed
+         | ServerChanged)

@@ -1,0 +1,135 @@
+"""Keeps the connection state true while no generation runs, and reconnects by itself.
+
+A light `GET /api/extra/perf` every few seconds (never faster) while connected; while the server
+is down the checks back off (with jitter) up to a cap, and `reconnect_now()` skips the wait.
+When the server comes back it is identified again (it may have restarted with another model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from . import errors as E
+from .events import ConnectionState, Event, Retrying, ServerChanged, StateChanged
+from .protocol import KoboldClient, ServerInfo
+from .retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL = 5.0
+RECONNECT_POLICY = RetryPolicy(base_delay=1.0, max_delay=30.0, max_attempts=10**9)
+
+
+class ConnectionMonitor:
+    def __init__(
+        self,
+        client: KoboldClient,
+        emit: Callable[[Event], None],
+        *,
+        interval: float = HEALTH_INTERVAL,
+        policy: RetryPolicy = RECONNECT_POLICY,
+    ) -> None:
+        self.client = client
+        self._emit = emit
+        self.interval = interval
+        self.policy = policy
+        self.server: ServerInfo | None = None
+        self.state = ConnectionState.OFFLINE
+        self.last_error: E.KoboldError | None = None
+        self.failures = 0
+        self._wake = asyncio.Event()
+        self._active = asyncio.Event()
+        self._active.set()
+        self._task: asyncio.Task[None] | None = None
+        self._detail = ""
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._loop())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def reconnect_now(self) -> None:
+        """Skip the current wait (the user asked, or a generation just failed to connect)."""
+        self._wake.set()
+        self._active.set()
+
+    def pause(self) -> None:
+        """A generation reports the state itself while it runs."""
+        self._active.clear()
+
+    def resume(self, state: ConnectionState | None = None) -> None:
+        if state is not None:
+            self.state = state
+        self._active.set()
+        self._wake.set()
+
+    def _set(self, state: ConnectionState, detail: str = "") -> None:
+        self.state = state
+        self._emit(StateChanged(state, detail))
+
+    async def _loop(self) -> None:
+        self._set(ConnectionState.CONNECTING, self.client.url)
+        while True:
+            await self._active.wait()
+            self._wake.clear()
+            try:
+                await self._check()
+            except E.KoboldError as err:
+                if not self._active.is_set():
+                    continue  # a generation started meanwhile; it reports its own state
+                self._failed(err)
+                if isinstance(err, E.AuthenticationFailed | E.NotKoboldServer | E.InvalidURL):
+                    # Retrying cannot fix these: wait for the user (new password or address).
+                    await self._wait(None)
+                    continue
+                delay = self.policy.delay(self.failures)
+                self._emit(Retrying(self.failures, 0, delay, err))
+                await self._wait(delay)
+                continue
+            await self._wait(self.interval)
+
+    async def _check(self) -> None:
+        if self.server is None:
+            if self.state != ConnectionState.CONNECTING:
+                self._set(ConnectionState.CONNECTING, self.client.url)
+            info = await self.client.connect()
+            self.server = info
+            self.failures = 0
+            self.last_error = None
+            self._emit(ServerChanged(info))
+            self._set(ConnectionState.CONNECTED, info.model)
+            return
+        perf = await self.client.perf()
+        self.failures = 0
+        if not self._active.is_set():
+            return
+        detail = self.server.model
+        if not perf.idle:
+            detail += " (busy with another client" + (
+                f", {perf.queue} queued)" if perf.queue else ")")
+        if (self.state, detail) != (ConnectionState.CONNECTED, self._detail):
+            self._detail = detail
+            self._set(ConnectionState.CONNECTED, detail)
+
+    def _failed(self, err: E.KoboldError) -> None:
+        self.failures += 1
+        self.last_error = err
+        if self.server is not None:
+            log.warning("lost the connection to %s: %s %s", self.client.url, err.message,
+                        err.context)
+        self.server = None
+        self._emit(ServerChanged(None))
+        self._detail = ""
+        self._set(ConnectionState.OFFLINE, err.message)
+
+    async def _wait(self, seconds: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
