@@ -1,0 +1,420 @@
+"""MainWindow: puts the pieces together and wires them to the controller.
+
+Why it stays thin: every widget lives in its own module and all server work happens in the
+controller, so this file only lays things out, owns the actions (Generate Ctrl+Enter, Stop Esc,
+Connect, Continue) and translates controller signals into view updates. It never opens a modal
+dialog for an error (a nested event loop inside the running qasync loop deadlocks — stack-notes
+pitfall 3); errors go to the status bar.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import settings
+from ..core.errors import InvalidSettings
+from ..core.events import ConnectionState, Failed, Finished, Retrying
+from ..core.logs import register_secret
+from ..core.protocol import DEFAULT_URL, ServerInfo
+from .controller import Controller
+from .output_view import OutputView
+from .prompt_editor import PromptEditor
+from .settings_panel import SettingsPanel
+from .status import StatusBar
+from .style import app_icon, style_sheet
+
+FINISH_WORDS = {
+    "length": "reached the token limit",
+    "stop": "the model or a stop sequence ended it",
+    "stopped": "stopped",
+}
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Kobold GUI")
+        self.setWindowIcon(app_icon())
+        self.resize(1100, 720)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
+
+        self.output = OutputView()
+        self.editor = PromptEditor()
+        self.settings_panel = SettingsPanel()
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+
+        self._make_actions()
+        self._make_toolbar()
+        self._make_central()
+        self._make_dock()
+        self._make_menus()
+        self.setStyleSheet(style_sheet(self))
+        self._wire()
+
+        self.url_edit.setText(controller.url)
+        self.status.set_state(controller.state)
+        self.status.set_server(controller.server)
+        self._busy_changed(controller.busy)
+        self.editor.setFocus()
+
+    # ------------------------------------------------------------------ building
+    def _make_actions(self) -> None:
+        self.generate_action = QAction("Generate", self)
+        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"),
+                                           QKeySequence("Ctrl+Enter")])
+        self.generate_action.setToolTip("Generate from the prompt (Ctrl+Enter)")
+        self.generate_action.triggered.connect(self.generate)
+
+        self.stop_action = QAction("Stop", self)
+        self.stop_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.stop_action.setToolTip("Stop the generation; the text so far is kept (Esc)")
+        self.stop_action.triggered.connect(self.stop)
+
+        self.continue_action = QAction("Continue", self)
+        self.continue_action.setShortcuts([QKeySequence("Ctrl+Shift+Return"),
+                                           QKeySequence("Ctrl+Shift+Enter")])
+        self.continue_action.setToolTip(
+            "Put the last prompt and its output into the editor and generate more "
+            "(Ctrl+Shift+Enter)")
+        self.continue_action.triggered.connect(self.continue_generation)
+
+        self.clear_action = QAction("Clear Output", self)
+        self.clear_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.clear_action.triggered.connect(self.output.clear_output)
+
+        self.connect_action = QAction("Connect", self)
+        self.connect_action.setToolTip("Connect to the server at this address")
+        self.connect_action.triggered.connect(self.connect_to_server)
+
+        self.focus_url_action = QAction("Server Address…", self)
+        self.focus_url_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.focus_url_action.triggered.connect(lambda: (self.url_edit.setFocus(),
+                                                         self.url_edit.selectAll()))
+
+        self.reset_settings_action = QAction("Reset Samplers to Defaults", self)
+        self.reset_settings_action.triggered.connect(self.settings_panel.reset_defaults)
+
+        self.quit_action = QAction("Quit", self)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.close)
+
+        self.about_action = QAction("About Kobold GUI", self)
+        self.about_action.triggered.connect(self.show_about)
+
+        for action in (self.generate_action, self.stop_action, self.continue_action,
+                       self.clear_action, self.focus_url_action, self.quit_action):
+            self.addAction(action)  # shortcuts work even with the menu bar hidden
+
+    def _make_toolbar(self) -> None:
+        bar = QToolBar("Server", self)
+        bar.setObjectName("mainToolBar")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.setIconSize(QSize(18, 18))
+        bar.toggleViewAction().setEnabled(False)
+
+        server_label = QLabel("Server")
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("urlEdit")
+        self.url_edit.setPlaceholderText(DEFAULT_URL)
+        self.url_edit.setToolTip("KoboldCPP server address; Enter connects")
+        self.url_edit.setMinimumWidth(260)
+        self.url_edit.setMaximumWidth(420)
+        self.url_edit.returnPressed.connect(self.connect_to_server)
+
+        self.password_edit = QLineEdit()
+        self.password_edit.setObjectName("passwordEdit")
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("Password (if any)")
+        self.password_edit.setToolTip("Only for servers started with --password. "
+                                      "It is never written to disk.")
+        self.password_edit.setFixedWidth(150)
+        self.password_edit.returnPressed.connect(self.connect_to_server)
+        self.password_edit.textEdited.connect(lambda _t: self._mark_password(False))
+
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.setObjectName("connectButton")
+        self.connect_button.setToolTip(self.connect_action.toolTip())
+        self.connect_button.clicked.connect(self.connect_action.trigger)
+
+        bar.addWidget(server_label)
+        bar.addWidget(self.url_edit)
+        bar.addWidget(self.password_edit)
+        bar.addWidget(self.connect_button)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        self.toolbar = bar
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _make_central(self) -> None:
+        prompt_area = QWidget()
+        prompt_area.setObjectName("promptArea")
+        box = QVBoxLayout(prompt_area)
+        box.setContentsMargins(14, 10, 14, 10)
+        box.setSpacing(8)
+        box.addWidget(self.editor, 1)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        self.hint_label = QLabel("Ctrl+Enter  generate    ·    Esc  stop    ·    "
+                                 "Ctrl+Shift+Enter  continue")
+        self.hint_label.setObjectName("hintLabel")
+        row.addWidget(self.hint_label, 1)
+        self.continue_button = self._button(self.continue_action, "continueButton")
+        self.stop_button = self._button(self.stop_action, "stopButton")
+        self.generate_button = self._button(self.generate_action, "generateButton")
+        row.addWidget(self.continue_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.generate_button)
+        box.addLayout(row)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setHandleWidth(1)
+        self.splitter.addWidget(self.output)
+        self.splitter.addWidget(prompt_area)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([470, 190])
+        self.setCentralWidget(self.splitter)
+
+    def _button(self, action: QAction, name: str) -> QToolButton:
+        b = QToolButton()
+        b.setObjectName(name)
+        b.setDefaultAction(action)
+        b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        b.setCursor(Qt.CursorShape.PointingHandCursor)
+        return b
+
+    def _make_dock(self) -> None:
+        self.settings_scroll = QScrollArea()
+        self.settings_scroll.setObjectName("settingsScroll")
+        self.settings_scroll.setWidgetResizable(True)
+        self.settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.settings_scroll.setWidget(self.settings_panel)
+
+        body = QWidget()
+        body.setObjectName("dockBody")
+        box = QVBoxLayout(body)
+        box.setContentsMargins(0, 0, 0, 8)
+        box.setSpacing(6)
+        box.addWidget(self.settings_scroll, 1)
+        reset = QPushButton("Reset to defaults")
+        reset.setObjectName("resetButton")
+        reset.clicked.connect(self.settings_panel.reset_defaults)
+        row = QHBoxLayout()
+        row.setContentsMargins(12, 0, 12, 0)
+        row.addStretch(1)
+        row.addWidget(reset)
+        box.addLayout(row)
+
+        self.settings_dock = QDockWidget("Samplers", self)
+        self.settings_dock.setObjectName("settingsDock")
+        self.settings_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                                       | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.settings_dock.setAllowedAreas(Qt.DockWidgetArea.LeftDockWidgetArea
+                                           | Qt.DockWidgetArea.RightDockWidgetArea)
+        self.settings_dock.setWidget(body)
+        self.settings_dock.setMinimumWidth(300)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
+        self.resizeDocks([self.settings_dock], [330], Qt.Orientation.Horizontal)
+
+    def _make_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.quit_action)
+
+        gen_menu = menu.addMenu("&Generate")
+        for action in (self.generate_action, self.continue_action, self.stop_action):
+            gen_menu.addAction(action)
+        gen_menu.addSeparator()
+        gen_menu.addAction(self.clear_action)
+
+        server_menu = menu.addMenu("&Server")
+        server_menu.addAction(self.connect_action)
+        server_menu.addAction(self.focus_url_action)
+
+        view_menu = menu.addMenu("&View")
+        settings_toggle = self.settings_dock.toggleViewAction()
+        settings_toggle.setText("Sampler Settings")
+        settings_toggle.setShortcut(QKeySequence("Ctrl+,"))
+        view_menu.addAction(settings_toggle)
+        view_menu.addAction(self.reset_settings_action)
+        view_menu.addSeparator()
+        fonts = QActionGroup(self)
+        for kind, label in (("serif", "Output in Serif Font"), ("mono", "Output in Monospace")):
+            action = QAction(label, self, checkable=True)
+            action.setChecked(kind == "serif")
+            action.triggered.connect(lambda _c=False, k=kind: self.output.set_font_kind(k))
+            fonts.addAction(action)
+            view_menu.addAction(action)
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+    def _wire(self) -> None:
+        c = self.controller
+        c.state_changed.connect(self._state_changed)
+        c.server_changed.connect(self._server_changed)
+        c.error.connect(self._error)
+        c.generation_started.connect(self._generation_started)
+        c.text_appended.connect(self.output.append_generated)
+        c.text_recovered.connect(self._text_recovered)
+        c.retrying.connect(self._retrying)
+        c.generation_finished.connect(self._generation_finished)
+        c.generation_failed.connect(self._generation_failed)
+        c.busy_changed.connect(self._busy_changed)
+        c.speed_changed.connect(self.status.set_speed)
+        self.editor.submit_requested.connect(self.generate_action.trigger)
+        self.editor.stop_requested.connect(self.stop_action.trigger)
+
+    # ------------------------------------------------------------------ user actions
+    def connect_to_server(self) -> None:
+        """Connect to the address in the toolbar, with the password field's value."""
+        if self.controller.busy:
+            self.status.show_error("Stop the running generation before changing servers")
+            return
+        url = self.url_edit.text().strip() or DEFAULT_URL
+        password = self.password_edit.text() or None
+        register_secret(password)
+        self.status.clear_error()
+        self._mark_password(False)
+        self.status.show_info(f"Connecting to {url}…")
+        self.controller.connect_to(url, password)
+
+    def generate(self) -> bool:
+        """Check the settings, then start a generation; False if nothing was sent."""
+        if self.controller.busy:
+            return False
+        prompt = self.editor.prompt()
+        values = self.settings_panel.values()
+        if not prompt.strip() and not values.get("memory"):
+            self.status.show_error("Write a prompt first")
+            self.editor.setFocus()
+            return False
+        try:
+            settings.validate(values)
+        except InvalidSettings as err:
+            self.status.show_error(err.message)
+            bad = self.settings_panel.problems()
+            if bad:
+                self.settings_panel.reveal(next(iter(bad)))
+            return False
+        if self.password_edit.text() and self.controller.password != self.password_edit.text():
+            # A password typed after connecting counts too.
+            self.connect_to_server()
+        self.status.clear_error()
+        return self.controller.generate(prompt, values)
+
+    def stop(self) -> None:
+        if self.controller.busy:
+            self.status.show_info("Stopping…")
+            self.controller.stop()
+
+    def continue_generation(self) -> bool:
+        """Prompt + output of the last generation become the new prompt; generate more."""
+        if self.controller.busy or not self.output.last_prompt():
+            return False
+        self.editor.set_prompt(self.output.last_prompt() + self.output.last_generated())
+        return self.generate()
+
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Kobold GUI",
+                          "<b>Kobold GUI</b><br>A desktop client for KoboldCPP that never "
+                          "loses generated text.", QMessageBox.StandardButton.Ok, self)
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # non-modal to the event loop: no nested exec()
+
+    # ------------------------------------------------------------------ controller signals
+    def _state_changed(self, value: str, detail: str) -> None:
+        self.status.set_state(ConnectionState(value), detail)
+
+    def _server_changed(self, info: ServerInfo | None) -> None:
+        self.status.set_server(info)
+        self.settings_panel.set_context_limit(info.max_context_length if info else None)
+        if info is not None:
+            self.status.clear_error()
+            self.status.show_info(f"Connected to {info.url}")
+
+    def _error(self, message: str) -> None:
+        self.status.show_error(message)
+        if "password" in message.lower():
+            self._mark_password(True)
+            self.status.show_error(f"{message}: type it in the password field and press Enter")
+
+    def _mark_password(self, bad: bool) -> None:
+        w = self.password_edit
+        if bool(w.property("invalid")) != bad:
+            w.setProperty("invalid", bad)
+            w.style().unpolish(w)
+            w.style().polish(w)
+        if bad:
+            w.setFocus()
+
+    def _generation_started(self, prompt: str) -> None:
+        self.output.begin_generation(prompt)
+        self.status.set_speed(None)
+        self.status.show_info("Generating…")
+
+    def _text_recovered(self, text: str) -> None:
+        self.output.append_recovered(text)
+        self.status.show_info(f"Recovered {len(text)} characters from the server")
+
+    def _retrying(self, event: Retrying) -> None:
+        self.status.show_retry(event)
+
+    def _generation_finished(self, finished: Finished) -> None:
+        reason = "stopped" if finished.stopped else finished.finish_reason
+        words = FINISH_WORDS.get(reason, reason)
+        self.status.show_info(f"Done — {words} · {len(finished.text):,} characters")
+
+    def _generation_failed(self, failed: Failed) -> None:
+        kept = " The text received so far is kept." if failed.text else ""
+        self.status.show_error(failed.error.message + "." * (not failed.error.message.endswith(
+            ".")) + kept)
+
+    def _busy_changed(self, busy: bool) -> None:
+        self.generate_action.setEnabled(not busy)
+        self.continue_action.setEnabled(not busy)
+        self.stop_action.setEnabled(busy)
+        self.connect_action.setEnabled(not busy)
+        self.connect_button.setEnabled(not busy)
+
+    # ------------------------------------------------------------------ test/inspection helpers
+    def state_text(self) -> str:
+        """The state word the status bar shows."""
+        return self.status.indicator.text()
+
+    def status_message(self) -> str:
+        return self.status.message_text()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self.controller.stop()
+        super().closeEvent(event)
+
+    def settings_values(self) -> dict[str, Any]:
+        return self.settings_panel.values()

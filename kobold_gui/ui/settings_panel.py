@@ -1,0 +1,592 @@
+"""SettingsPanel: the sampler form, generated from the sampler table (`core.settings.FIELDS`).
+
+Why generated: the table is the single source of truth, so adding a sampler row adds its widget
+here with no UI code. The common fields sit at the top under "Common"; the rest live in
+collapsible groups by `Field.group`. Each field gets the editor its kind calls for, the label and
+help from the table, and live validation through `settings.validate`, so a problem is shown on the
+field while it is typed. An invalid value is never silently "fixed": `values()` returns it as
+typed, and `settings.validate` rejects it with the same message, so the window can refuse to send.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QFontMetrics, QWheelEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core import settings
+from ..core.errors import InvalidSettings
+from ..core.settings import Field
+
+UNSET_PLACEHOLDER = "server default"
+#: str fields that hold long text get a multi-line editor
+MULTILINE_STR = frozenset({"memory", "grammar"})
+_NO_RAW = object()
+
+
+# ---------------------------------------------------------------------- escapes for list entries
+def escape_entry(text: str) -> str:
+    """One list entry as shown on one line: backslash, newline, CR and tab become escapes."""
+    return (text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\t", "\\t"))
+
+
+_UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}
+
+
+def unescape_entry(line: str) -> str:
+    """The inverse of `escape_entry`; an unknown escape such as `\\x` is kept as typed."""
+    out: list[str] = []
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "\\" and i + 1 < len(line) and line[i + 1] in _UNESCAPES:
+            out.append(_UNESCAPES[line[i + 1]])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """What `settings.validate` says about this one value, or None."""
+    try:
+        settings.validate({name: value})
+    except InvalidSettings as err:
+        return "; ".join(err.problems)
+    return None
+
+
+# ---------------------------------------------------------------------- editors, one per kind
+class _NoWheelUnlessFocused:
+    """Scrolling the panel must not change the number under the mouse pointer."""
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
+        if self.hasFocus():  # type: ignore[attr-defined]
+            super().wheelEvent(event)  # type: ignore[misc]
+        else:
+            event.ignore()
+
+
+class SpinBox(_NoWheelUnlessFocused, QSpinBox):
+    pass
+
+
+class DoubleSpinBox(_NoWheelUnlessFocused, QDoubleSpinBox):
+    pass
+
+
+class FieldEditor:
+    """The widget for one field, reading and writing Python values of the field's kind.
+
+    A value the widget cannot show (out of range, wrong type — e.g. from a preset file) is kept
+    as given and reported as a problem, until the user edits the field.
+    """
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+        self._raw: Any = _NO_RAW
+        self.widget: QWidget = self._make()
+        self.widget.setObjectName(f"field_{field.name}")
+        self.widget.setToolTip(field.help)
+        self.widget.setProperty("fieldName", field.name)
+
+    # subclasses
+    def _make(self) -> QWidget:
+        raise NotImplementedError
+
+    def _read(self) -> Any:
+        raise NotImplementedError
+
+    def _write(self, value: Any) -> bool:
+        """Show `value`; False if the widget cannot represent it."""
+        raise NotImplementedError
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    # common
+    def get(self) -> Any:
+        return self._raw if self._raw is not _NO_RAW else self._read()
+
+    def set(self, value: Any) -> None:
+        self._raw = _NO_RAW
+        with QSignalBlocker(self.widget):
+            ok = self._write(value)
+        if not ok:
+            self._raw = value
+
+    def user_edited(self) -> None:
+        self._raw = _NO_RAW
+
+    def problem(self) -> str | None:
+        return field_problem(self.field.name, self.get())
+
+
+class IntEditor(FieldEditor):
+    def _make(self) -> QWidget:
+        w = SpinBox()
+        w.setRange(int(self.field.minimum if self.field.minimum is not None else -2**31 + 1),
+                   int(self.field.maximum if self.field.maximum is not None else 2**31 - 1))
+        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        w.setAccelerated(True)
+        w.setGroupSeparatorShown(False)
+        w.setValue(int(self.field.default))
+        return w
+
+    def _read(self) -> int:
+        return self.widget.value()  # type: ignore[attr-defined]
+
+    def _write(self, value: Any) -> bool:
+        w: QSpinBox = self.widget  # type: ignore[assignment]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            return False
+        if not w.minimum() <= value <= w.maximum():
+            return False
+        w.setValue(int(value))
+        return True
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.widget.valueChanged.connect(lambda _v: callback())  # type: ignore[attr-defined]
+
+
+class FloatEditor(FieldEditor):
+    def _make(self) -> QWidget:
+        w = DoubleSpinBox()
+        step = self.field.step or 0.01
+        w.setDecimals(max(2, math.ceil(-math.log10(step) - 1e-9)))
+        w.setSingleStep(step)
+        w.setRange(self.field.minimum if self.field.minimum is not None else -1e9,
+                   self.field.maximum if self.field.maximum is not None else 1e9)
+        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        w.setValue(float(self.field.default))
+        return w
+
+    def _read(self) -> float:
+        return float(self.widget.value())  # type: ignore[attr-defined]
+
+    def _write(self, value: Any) -> bool:
+        w: QDoubleSpinBox = self.widget  # type: ignore[assignment]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if not math.isfinite(value) or not w.minimum() <= value <= w.maximum():
+            return False
+        if round(value, w.decimals()) != value:
+            return False  # the spin box would round it; keep the exact value instead
+        w.setValue(float(value))
+        return True
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.widget.valueChanged.connect(lambda _v: callback())  # type: ignore[attr-defined]
+
+
+class BoolEditor(FieldEditor):
+    def _make(self) -> QWidget:
+        w = QCheckBox()
+        w.setChecked(bool(self.field.default))
+        return w
+
+    def _read(self) -> bool:
+        return self.widget.isChecked()  # type: ignore[attr-defined]
+
+    def _write(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            return False
+        self.widget.setChecked(value)  # type: ignore[attr-defined]
+        return True
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.widget.toggled.connect(lambda _v: callback())  # type: ignore[attr-defined]
+
+
+class _TextEditor(FieldEditor):
+    """Shared plumbing of the editors that hold text (line or multi-line)."""
+
+    multiline = False
+
+    def _make(self) -> QWidget:
+        if self.multiline:
+            w: QWidget = QPlainTextEdit()
+            w.setTabChangesFocus(True)
+            lines = 4 if self.field.name in MULTILINE_STR else 3
+            fm = QFontMetrics(w.font())
+            w.setFixedHeight(fm.lineSpacing() * lines + 14)
+            w.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        else:
+            w = QLineEdit()
+            w.setClearButtonEnabled(False)
+        if self.field.default is None:
+            w.setPlaceholderText(UNSET_PLACEHOLDER)  # type: ignore[attr-defined]
+        self._text_widget = w
+        self._set_text(self.to_text(self.field.default))
+        return w
+
+    def _text(self) -> str:
+        w = self._text_widget
+        return w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()  # type: ignore
+
+    def _set_text(self, text: str) -> None:
+        w = self._text_widget
+        if isinstance(w, QPlainTextEdit):
+            w.setPlainText(text)
+        else:
+            w.setText(text)  # type: ignore[attr-defined]
+            w.setCursorPosition(0)  # type: ignore[attr-defined]
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        w = self._text_widget
+        if isinstance(w, QPlainTextEdit):
+            w.textChanged.connect(callback)
+        else:
+            w.textEdited.connect(lambda _t: callback())  # type: ignore[attr-defined]
+
+    def to_text(self, value: Any) -> str:
+        raise NotImplementedError
+
+    def from_text(self, text: str) -> Any:
+        raise NotImplementedError
+
+    def _read(self) -> Any:
+        return self.from_text(self._text())
+
+    def _write(self, value: Any) -> bool:
+        try:
+            text = self.to_text(value)
+        except (TypeError, ValueError):
+            return False
+        self._set_text(text)
+        return True
+
+
+class StrEditor(_TextEditor):
+    def __init__(self, field: Field) -> None:
+        self.multiline = field.name in MULTILINE_STR
+        super().__init__(field)
+
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+
+    def from_text(self, text: str) -> str | None:
+        return None if text == "" and self.field.default is None else text
+
+
+class StrListEditor(_TextEditor):
+    """One entry per line; `\\n`, `\\t`, `\\r` and `\\\\` stand for the characters."""
+
+    multiline = True
+
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+            raise TypeError
+        return "\n".join(escape_entry(s) for s in value)
+
+    def from_text(self, text: str) -> list[str] | None:
+        entries = [unescape_entry(line) for line in text.split("\n") if line != ""]
+        if not entries and self.field.default is None:
+            return None
+        return entries
+
+
+class IntListEditor(_TextEditor):
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in value
+        ):
+            raise TypeError
+        return ",".join(str(i) for i in value)
+
+    def from_text(self, text: str) -> Any:
+        stripped = text.strip().strip("[]")
+        if not stripped:
+            return None if self.field.default is None else []
+        parts = [p for p in stripped.replace(",", " ").split()]
+        try:
+            return [int(p) for p in parts]
+        except ValueError:
+            return text  # validate: "... must be a list of whole numbers"
+
+    def problem(self) -> str | None:
+        value = self.get()
+        if isinstance(value, str):
+            return f"{self.field.label}: write whole numbers separated by commas, e.g. 6,0,1,3"
+        return super().problem()
+
+
+class JsonEditor(_TextEditor):
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, dict):
+            raise TypeError
+        return json.dumps(value, ensure_ascii=False)
+
+    def from_text(self, text: str) -> Any:
+        if not text.strip():
+            return None if self.field.default is None else {}
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text  # validate: "... must be a JSON object"
+
+    def problem(self) -> str | None:
+        text = self._text() if self._raw is _NO_RAW else None
+        if text and text.strip():
+            try:
+                json.loads(text)
+            except ValueError as exc:
+                return f"{self.field.label}: not valid JSON ({exc.msg} at column {exc.colno})"
+        return super().problem()
+
+
+EDITORS: dict[str, type[FieldEditor]] = {
+    "int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "str": StrEditor,
+    "str_list": StrListEditor, "int_list": IntListEditor, "json": JsonEditor,
+}
+
+
+class OptionalIntEditor(_TextEditor):
+    """An int whose default is "unset": empty means the server decides."""
+
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError
+        return str(value)
+
+    def from_text(self, text: str) -> Any:
+        if not text.strip():
+            return None
+        try:
+            return int(text.strip())
+        except ValueError:
+            return text  # validate: "... must be a number"
+
+
+def make_editor(field: Field) -> FieldEditor:
+    if field.kind == "int" and field.default is None:
+        return OptionalIntEditor(field)
+    if field.kind == "float" and field.default is None:
+        raise NotImplementedError(f"{field.name}: optional floats need an editor")
+    return EDITORS[field.kind](field)
+
+
+# ---------------------------------------------------------------------- layout
+class Section(QWidget):
+    """A heading and a form; collapsible sections fold away behind a triangle button."""
+
+    def __init__(self, title: str, collapsible: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"section_{title}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        self.header = QToolButton(self)
+        self.header.setObjectName("sectionHeader")
+        self.header.setText(title)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setAutoRaise(True)
+        self.collapsible = collapsible
+        self.body = QWidget(self)
+        self.form = QFormLayout(self.body)
+        self.form.setContentsMargins(8 if collapsible else 2, 2, 2, 8)
+        self.form.setHorizontalSpacing(10)
+        self.form.setVerticalSpacing(6)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        layout.addWidget(self.header)
+        layout.addWidget(self.body)
+        if collapsible:
+            self.header.setCheckable(True)
+            self.header.toggled.connect(self.set_expanded)
+            self.set_expanded(False)
+        else:
+            self.header.setEnabled(True)
+            self.header.setProperty("fixedSection", True)
+
+    def set_expanded(self, expanded: bool) -> None:
+        if not self.collapsible:
+            return
+        with QSignalBlocker(self.header):
+            self.header.setChecked(expanded)
+        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.body.setVisible(expanded)
+
+    @property
+    def expanded(self) -> bool:
+        return self.body.isVisibleTo(self) if self.collapsible else True
+
+
+class SettingsPanel(QWidget):
+    """Every field of the sampler table; `values()` is what `Controller.generate` takes."""
+
+    #: any value changed (by the user or by set_values / reset_defaults)
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsPanel")
+        self.editors: dict[str, FieldEditor] = {}
+        self.labels: dict[str, QLabel] = {}
+        self.error_labels: dict[str, QLabel] = {}
+        self.sections: dict[str, Section] = {}
+        self._context_limit: int | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 12)
+        layout.setSpacing(6)
+
+        common = Section("Common", collapsible=False, parent=self)
+        self.sections["Common"] = common
+        layout.addWidget(common)
+        for f in settings.COMMON:
+            self._add_field(common, f)
+
+        for f in settings.FIELDS:
+            if f.common:
+                continue
+            section = self.sections.get(f.group)
+            if section is None:
+                section = Section(f.group, collapsible=True, parent=self)
+                self.sections[f.group] = section
+                layout.addWidget(section)
+            self._add_field(section, f)
+        layout.addStretch(1)
+
+    def _add_field(self, section: Section, f: Field) -> None:
+        editor = make_editor(f)
+        label = QLabel(f.label)
+        label.setToolTip(f.help)
+        label.setBuddy(editor.widget)
+        label.setObjectName(f"label_{f.name}")
+        error = QLabel()
+        error.setObjectName("fieldError")
+        error.setWordWrap(True)
+        error.hide()
+        self.editors[f.name] = editor
+        self.labels[f.name] = label
+        self.error_labels[f.name] = error
+        # The error line sits under the editor and takes no room while hidden.
+        cell = QWidget()
+        box = QVBoxLayout(cell)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        box.addWidget(editor.widget)
+        box.addWidget(error)
+        if isinstance(editor.widget, QPlainTextEdit):
+            section.form.addRow(label)
+            section.form.addRow(cell)
+        else:
+            section.form.addRow(label, cell)
+        editor.on_change(lambda name=f.name: self._edited(name))
+
+    # ------------------------------------------------------------------ public API
+    def widget_for(self, name: str) -> QWidget:
+        return self.editors[name].widget
+
+    def values(self) -> dict[str, Any]:
+        """Every field by name; unset fields are None; invalid input is returned as typed."""
+        return {name: editor.get() for name, editor in self.editors.items()}
+
+    def set_values(self, values: Mapping[str, Any]) -> None:
+        """Show these values (names not given keep theirs; unknown names are ignored)."""
+        for name, value in values.items():
+            editor = self.editors.get(name)
+            if editor is not None:
+                editor.set(value)
+                self._show_problem(name)
+        self.changed.emit()
+
+    def reset_defaults(self) -> None:
+        self.set_values(settings.defaults())
+        if self._context_limit:
+            self.set_context_limit(self._context_limit)
+
+    def set_context_limit(self, limit: int | None) -> None:
+        """Cap the context size at what the connected server really has (None: no server)."""
+        f = settings.BY_NAME["max_context_length"]
+        editor = self.editors["max_context_length"]
+        spin: QSpinBox = editor.widget  # type: ignore[assignment]
+        self._context_limit = limit if limit and limit > 0 else None
+        if self._context_limit is None:
+            spin.setMaximum(int(f.maximum or 999999))
+            spin.setToolTip(f.help)
+            return
+        top = max(int(f.minimum or 1), min(int(f.maximum or limit), self._context_limit))
+        with QSignalBlocker(spin):
+            spin.setMaximum(top)
+        spin.setToolTip(f"{f.help}\nThe connected server has {self._context_limit} tokens.")
+        self._show_problem("max_context_length")
+        self.changed.emit()
+
+    def problems(self) -> dict[str, str]:
+        """Per-field problems (cross-field ones come from `settings.validate`)."""
+        out = {}
+        for name, editor in self.editors.items():
+            p = editor.problem()
+            if p:
+                out[name] = p
+        return out
+
+    def expand_all(self, expanded: bool = True) -> None:
+        for section in self.sections.values():
+            section.set_expanded(expanded)
+
+    def section_of(self, name: str) -> Section:
+        f = settings.BY_NAME[name]
+        return self.sections["Common" if f.common else f.group]
+
+    def reveal(self, name: str) -> None:
+        """Open the field's section and put the keyboard focus on it."""
+        self.section_of(name).set_expanded(True)
+        self.editors[name].widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    # ------------------------------------------------------------------ internals
+    def _edited(self, name: str) -> None:
+        self.editors[name].user_edited()
+        self._show_problem(name)
+        self.changed.emit()
+
+    def _show_problem(self, name: str) -> None:
+        editor = self.editors[name]
+        problem = editor.problem()
+        w = editor.widget
+        invalid = problem is not None
+        if bool(w.property("invalid")) != invalid:
+            w.setProperty("invalid", invalid)
+            w.style().unpolish(w)
+            w.style().polish(w)
+        label = self.error_labels[name]
+        label.setText(problem or "")
+        label.setVisible(invalid)
+        w.setToolTip(editor.field.help + (f"\n\n⚠ {problem}" if problem else ""))
+        if invalid:
+            self.section_of(name).set_expanded(True)

@@ -1,0 +1,193 @@
+"""The status bar: connection state, the last message, model, context size and speed.
+
+Why its own module: the design promises that the window always shows the connection state and,
+while retrying, the attempt and a live countdown. The state is a coloured dot plus the word from
+`ConnectionState` (colour alone is not enough for everyone), its tooltip carries the detail or the
+last error, and messages stay until something newer replaces them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
+
+from ..core.events import ConnectionState, Retrying
+from ..core.protocol import ServerInfo
+
+S = ConnectionState
+#: One colour per state. Offline is grey when nothing went wrong, red after an error.
+STATE_COLORS: dict[ConnectionState, str] = {
+    S.OFFLINE: "#9aa0a6",
+    S.CONNECTING: "#e3a008",
+    S.CONNECTED: "#2f9e44",
+    S.QUEUED: "#7950f2",
+    S.PROCESSING: "#1098ad",
+    S.STREAMING: "#1c7ed6",
+    S.STALLED: "#f76707",
+    S.RECOVERING: "#e8590c",
+    S.RETRYING: "#f59f00",
+}
+ERROR_COLOR = "#e03131"
+
+
+class Dot(QWidget):
+    """A small filled circle in the state's colour."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._color = QColor(STATE_COLORS[S.OFFLINE])
+        self.setFixedSize(QSize(12, 12))
+
+    def set_color(self, color: str) -> None:
+        self._color = QColor(color)
+        self.update()
+
+    def color(self) -> QColor:
+        return QColor(self._color)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        halo = QColor(self._color)
+        halo.setAlpha(60)
+        p.setBrush(halo)
+        p.drawEllipse(0, 0, 12, 12)
+        p.setBrush(self._color)
+        p.drawEllipse(2, 2, 8, 8)
+        p.end()
+
+
+class StateIndicator(QWidget):
+    """Dot + state word; the tooltip explains (detail or last error)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("stateIndicator")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        layout.setSpacing(6)
+        self.dot = Dot(self)
+        self.word = QLabel(self)
+        self.word.setObjectName("stateWord")
+        layout.addWidget(self.dot)
+        layout.addWidget(self.word)
+        self.state = S.OFFLINE
+        self.detail = ""
+        self.set_state(S.OFFLINE)
+
+    def set_state(self, state: ConnectionState, detail: str = "", error: bool = False) -> None:
+        self.state, self.detail = state, detail
+        color = ERROR_COLOR if (state is S.OFFLINE and error) else STATE_COLORS[state]
+        self.dot.set_color(color)
+        self.word.setText(state.value)
+        self.setToolTip(detail or state.value)
+
+    def text(self) -> str:
+        return self.word.text()
+
+
+class StatusBar(QStatusBar):
+    """Left: state and the latest message. Right: model, context size, tokens per second."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statusBar")
+        self.setSizeGripEnabled(False)
+        self.indicator = StateIndicator(self)
+        self.message = QLabel(self)
+        self.message.setObjectName("statusMessage")
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model = QLabel(self)
+        self.model.setObjectName("modelLabel")
+        self.context = QLabel(self)
+        self.context.setObjectName("contextLabel")
+        self.speed = QLabel(self)
+        self.speed.setObjectName("speedLabel")
+        self.addWidget(self.indicator)
+        self.addWidget(self.message, 1)
+        for w in (self.model, self.context, self.speed):
+            self.addPermanentWidget(w)
+        self.last_error = ""
+        self._retry_deadline = 0.0
+        self._retry_text = ""
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setInterval(250)
+        self._retry_timer.timeout.connect(self._tick_retry)
+        self.set_server(None)
+        self.set_speed(None)
+
+    # ------------------------------------------------------------------ state and messages
+    def set_state(self, state: ConnectionState, detail: str = "") -> None:
+        if state is not S.RETRYING:
+            self._retry_timer.stop()
+        error = state is S.OFFLINE and bool(self.last_error)
+        self.indicator.set_state(state, detail or (self.last_error if error else ""), error)
+
+    def show_error(self, text: str) -> None:
+        self.last_error = text
+        self._show(text, error=True)
+        if self.indicator.state is S.OFFLINE:
+            self.indicator.set_state(S.OFFLINE, text, error=True)
+        else:
+            self.indicator.setToolTip(text)
+
+    def show_info(self, text: str) -> None:
+        self._show(text, error=False)
+
+    def clear_error(self) -> None:
+        self.last_error = ""
+        if self.message.property("error"):
+            self._show("", error=False)
+
+    def _show(self, text: str, error: bool) -> None:
+        self.message.setText(text)
+        self.message.setToolTip(text)
+        if bool(self.message.property("error")) != error:
+            self.message.setProperty("error", error)
+            self.message.style().unpolish(self.message)
+            self.message.style().polish(self.message)
+
+    def message_text(self) -> str:
+        return self.message.text()
+
+    # ------------------------------------------------------------------ retry countdown
+    def show_retry(self, event: Retrying) -> None:
+        self._retry_deadline = time.monotonic() + event.delay
+        self._retry_text = (f"attempt {event.attempt} of {event.max_attempts}: "
+                            f"{event.reason.message} — Esc cancels")
+        self._tick_retry()
+        self._retry_timer.start()
+
+    def _tick_retry(self) -> None:
+        left = max(0.0, self._retry_deadline - time.monotonic())
+        self._show(f"Retrying in {left:.0f} s ({self._retry_text})", error=False)
+        if left <= 0:
+            self._retry_timer.stop()
+
+    # ------------------------------------------------------------------ server facts
+    def set_server(self, info: ServerInfo | None) -> None:
+        if info is None:
+            self.model.setText("no model")
+            self.model.setToolTip("Not connected")
+            self.context.setText("")
+            self.context.hide()
+            return
+        self.model.setText(info.model)
+        version = f"{info.version.name} {info.version.version}".strip()
+        self.model.setToolTip(f"{info.model}\n{version}\n{info.url}")
+        self.context.setText(f"ctx {info.max_context_length:,}".replace(",", "\u2009"))
+        self.context.setToolTip(f"The server's context size: {info.max_context_length} tokens")
+        self.context.show()
+
+    def set_speed(self, tokens_per_second: float | None) -> None:
+        if tokens_per_second is None or tokens_per_second <= 0:
+            self.speed.setText("")
+            self.speed.hide()
+            return
+        self.speed.setText(f"{tokens_per_second:.1f} tok/s")
+        self.speed.setToolTip("Generation speed of the last or running generation")
+        self.speed.show()
