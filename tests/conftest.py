@@ -16,14 +16,19 @@ from collections.abc import Callable, Iterator
 # Before any QApplication exists: tests never need a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from kobold_gui.emulator import Emulator, EmulatorConfig
+if TYPE_CHECKING:
+    from kobold_gui.emulator import Emulator
 
 
 @pytest.fixture
 def make_emulator() -> Iterator[Callable[..., Emulator]]:
     """Factory: make_emulator(token_rate=..., ...) -> a started emulator, stopped afterwards."""
+    from kobold_gui.emulator import Emulator, EmulatorConfig
+
     started: list[Emulator] = []
 
     def factory(**config: object) -> Emulator:
