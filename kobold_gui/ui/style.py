@@ -87,8 +87,10 @@ QToolButton#generateButton:disabled {{
     background: {_hex(mix(window, QColor(ACCENT), 0.35))}; border-color: transparent;
     color: {_hex(mix(QColor('white'), QColor(ACCENT), 0.2))};
 }}
-QToolButton#stopButton {{ color: {DANGER}; border: 1px solid {_hex(mix(window, QColor(DANGER), 0.5))};
-    background: {_hex(base)}; }}
+QToolButton#stopButton {{
+    color: {DANGER}; border: 1px solid {_hex(mix(window, QColor(DANGER), 0.5))};
+    background: {_hex(base)};
+}}
 QToolButton#stopButton:disabled {{ color: {_hex(muted)}; border-color: {_hex(border)};
     background: transparent; }}
 QToolButton#continueButton {{ border: 1px solid {_hex(border)}; background: {_hex(base)}; }}
@@ -120,7 +122,9 @@ QWidget#settingsPanel QSpinBox:focus, QWidget#settingsPanel QDoubleSpinBox:focus
 QWidget#settingsPanel QLineEdit:focus, QWidget#settingsPanel QPlainTextEdit:focus {{
     border-color: {ACCENT};
 }}
-QWidget#settingsPanel *[invalid="true"] {{ border-color: {DANGER}; background: {_hex(invalid_bg)}; }}
+QWidget#settingsPanel *[invalid="true"] {{
+    border-color: {DANGER}; background: {_hex(invalid_bg)};
+}}
 QLabel#fieldError {{ color: {DANGER}; font-size: 8.5pt; }}
 
 QStatusBar#statusBar {{ border-top: 1px solid {_hex(border)}; background: {_hex(panel)}; }}
