@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -20,9 +21,10 @@ from typing import Any, TextIO
 from .core import errors as E
 from .core import settings as S
 from .core.events import Event, Failed, Finished, Recovered, Retrying, StateChanged, Tokens
-from .core.generation import Generation
-from .core.logs import register_secret
+from .core.generation import Generation, ResilienceConfig
+from .core.logs import register_secret, setup_logging
 from .core.protocol import DEFAULT_URL, KoboldClient
+from .core.retry import RetryPolicy
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -44,6 +46,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="set any generation field, e.g. --set temperature=0.5 "
                         "--set stop_sequence='\\nUser:' (repeatable)")
+    p.add_argument("--retries", type=int, default=5, metavar="N",
+                   help="retry a busy or unreachable server up to N times (default 5)")
+    p.add_argument("--retry-max-delay", type=float, default=30.0, metavar="S",
+                   help="longest wait between retries in seconds (default 30)")
+    p.add_argument("--no-recover", action="store_true",
+                   help="fail instead of recovering and continuing a broken stream")
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only print errors")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="print every state")
@@ -102,7 +110,12 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
         face.status(f"error: {err.message}", always=True)
         return err.exit_code
     try:
-        generation = Generation(client, prompt, values, face)
+        config = ResilienceConfig(
+            retry=RetryPolicy(max_attempts=max(0, args.retries),
+                              max_delay=max(0.1, args.retry_max_delay)),
+            recover=not args.no_recover,
+        )
+        generation = Generation(client, prompt, values, face, config=config)
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(generation.run())
         interrupts = 0
@@ -116,19 +129,15 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
             else:
                 task.cancel()
 
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
             loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        except (NotImplementedError, RuntimeError):  # not on the main thread / platform
-            pass
         try:
             outcome = await task
         except asyncio.CancelledError:
             return EXIT_INTERRUPTED
         finally:
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
-            except (NotImplementedError, RuntimeError):
-                pass
         if isinstance(outcome, Failed):
             return outcome.error.exit_code
         return EXIT_INTERRUPTED if outcome.stopped else 0
@@ -141,6 +150,7 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    setup_logging()  # to the log file only: stderr is for the person at the terminal
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     face = TerminalFace(sys.stdout.buffer, sys.stderr, args.verbose, args.quiet)
     try:

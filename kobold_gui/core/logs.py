@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 import platformdirs
@@ -28,13 +29,17 @@ class _RedactSecrets(logging.Filter):
 
 
 def log_dir() -> Path:
-    return Path(platformdirs.user_log_dir("kobold_gui", appauthor=False))
+    """`KOBOLD_GUI_LOG_DIR` overrides the platform's user log directory."""
+    override = os.environ.get("KOBOLD_GUI_LOG_DIR")
+    return Path(override) if override else Path(
+        platformdirs.user_log_dir("kobold_gui", appauthor=False))
 
 
 def setup_logging(level: str = "INFO", directory: Path | None = None) -> Path | None:
     """Rotating file log; returns its path (None when the directory cannot be written)."""
     root = logging.getLogger()
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    root.addHandler(logging.NullHandler())  # never fall back to printing on stderr
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     target = (directory or log_dir()) / "kobold_gui.log"

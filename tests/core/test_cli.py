@@ -26,7 +26,7 @@ def test_stdout_is_exactly_the_generated_text(emulator):
 
 def test_prompt_from_stdin_and_settings(emulator):
     r = kobold_stream("--url", emulator.url, "--set", "max_length=20", "--set",
-                      "temperature=0.5", "-", input="From stdin".encode())
+                      "temperature=0.5", "-", input=b"From stdin")
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode() == emulator.expected_text("From stdin", 20)
     assert emulator.last_generation.prompt == "From stdin"
@@ -47,7 +47,7 @@ def test_server_down_and_password_exit_codes(make_emulator):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = kobold_stream("--url", f"http://127.0.0.1:{port}", "p")
+    r = kobold_stream("--url", f"http://127.0.0.1:{port}", "--retries", "0", "p")
     assert r.returncode == 3 and b"Cannot reach the server" in r.stderr
     emu = make_emulator(password="pw")
     r = kobold_stream("--url", emu.url, "--max-length", "5", "p")

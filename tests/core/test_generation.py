@@ -4,11 +4,22 @@ import asyncio
 
 import pytest
 
+from kobold_gui.core import errors as E
 from kobold_gui.core import settings as S
 from kobold_gui.core.errors import InvalidSettings
-from kobold_gui.core.events import ConnectionState, Failed, Finished, Started, StateChanged, Tokens
-from kobold_gui.core.generation import Generation
+from kobold_gui.core.events import (
+    ConnectionState,
+    Failed,
+    Finished,
+    Retrying,
+    Started,
+    StateChanged,
+    Tokens,
+)
+from kobold_gui.core.generation import Generation, ResilienceConfig
 from kobold_gui.core.protocol import KoboldClient
+from kobold_gui.core.retry import RetryPolicy
+from kobold_gui.emulator import Faults
 
 pytestmark = pytest.mark.asyncio
 
@@ -85,18 +96,63 @@ async def test_invalid_settings_fail_before_anything_is_sent(emulator):
     assert emulator.generations == []
 
 
-async def test_busy_server_fails_with_typed_error(make_emulator):
-    emu = make_emulator(token_rate=30.0, multiuser=0)
+async def test_a_busy_server_is_waited_for_not_failed(make_emulator):
+    emu = make_emulator(token_rate=60.0, multiuser=0)
     client = KoboldClient(emu.url)
+    events = []
     try:
-        first = Generation(client, "a", settings(max_length=200), lambda e: None)
+        first = Generation(client, "a", settings(max_length=60), lambda e: None)
         t1 = asyncio.ensure_future(first.run())
         while emu.last_generation is None or emu.last_generation.state != "running":
             await asyncio.sleep(0.01)
-        second = await Generation(client, "b", settings(max_length=5), lambda e: None).run()
-        assert isinstance(second, Failed)
-        assert type(second.error).__name__ == "ServerBusy"
-        first.stop()
+        second = await Generation(client, "b", settings(max_length=5), events.append).run()
         await asyncio.wait_for(t1, 10)
     finally:
         await client.aclose()
+    assert isinstance(second, Finished), second
+    assert second.text == emu.expected_text("b", 5)
+    states = [e.state for e in events if isinstance(e, StateChanged)]
+    assert ConnectionState.QUEUED in states  # shown as waiting, not as an error
+
+
+async def test_busy_is_retried_with_visible_attempts(make_emulator):
+    emu = make_emulator()
+    emu.faults = Faults(busy_first=2)
+    client = KoboldClient(emu.url)
+    events = []
+    config = ResilienceConfig(retry=RetryPolicy(base_delay=0.05, max_attempts=5))
+    try:
+        outcome = await Generation(client, "x", settings(max_length=10), events.append,
+                                   config=config).run()
+    finally:
+        await client.aclose()
+    retries = [e for e in events if isinstance(e, Retrying)]
+    assert [r.attempt for r in retries] == [1, 2]
+    assert all(isinstance(r.reason, E.ServerBusy) and r.max_attempts == 5 for r in retries)
+    assert isinstance(outcome, Finished) and outcome.text == emu.expected_text("x", 10)
+
+
+async def test_busy_beyond_the_attempt_budget_fails_with_typed_error(make_emulator):
+    emu = make_emulator()
+    emu.faults = Faults(busy_first=5)
+    client = KoboldClient(emu.url)
+    config = ResilienceConfig(retry=RetryPolicy(base_delay=0.01, max_attempts=1))
+    try:
+        outcome = await Generation(client, "x", settings(max_length=10), lambda e: None,
+                                   config=config).run()
+    finally:
+        await client.aclose()
+    assert isinstance(outcome, Failed) and isinstance(outcome.error, E.ServerBusy)
+    assert "busy" in outcome.error.message
+
+
+async def test_wrong_password_is_not_retried(make_emulator):
+    emu = make_emulator(password="right")
+    client = KoboldClient(emu.url, "wrong")
+    events = []
+    try:
+        outcome = await Generation(client, "x", settings(max_length=10), events.append).run()
+    finally:
+        await client.aclose()
+    assert isinstance(outcome, Failed) and isinstance(outcome.error, E.AuthenticationFailed)
+    assert not any(isinstance(e, Retrying) for e in events)

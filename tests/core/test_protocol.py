@@ -98,13 +98,13 @@ async def test_second_generation_gets_server_busy(make_emulator):
     emu = make_emulator(token_rate=40.0, multiuser=0)
     client = KoboldClient(emu.url)
     try:
-        async with client.stream({"prompt": "a", "max_length": 200, "genkey": "K1"}) as stream:
-            async with aclosing(stream.events()) as events:
-                await anext(events)
-                with pytest.raises(E.ServerBusy) as info:
-                    await client.generate({"prompt": "b", "max_length": 5, "genkey": "K2"})
-                assert info.value.retryable
-                assert "busy" in info.value.message
+        body = {"prompt": "a", "max_length": 200, "genkey": "K1"}
+        async with client.stream(body) as stream, aclosing(stream.events()) as events:
+            await anext(events)
+            with pytest.raises(E.ServerBusy) as info:
+                await client.generate({"prompt": "b", "max_length": 5, "genkey": "K2"})
+            assert info.value.retryable
+            assert "busy" in info.value.message
     finally:
         await client.aclose()
 
