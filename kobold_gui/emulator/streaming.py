@@ -111,6 +111,13 @@ def run_stream(
             raise _ConnectionGone(ABORT_DISCONNECT)
         if faults.reset_after_events == count:
             writer.discard()
+            # The handler's file objects hold the socket open; without closing them first,
+            # sock.close() would not really close it and no RST would be sent.
+            for stream in (handler.rfile, handler.wfile):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
             close_socket(sock, reset=True)
             raise _ConnectionGone(ABORT_DISCONNECT)
         if faults.restart_after_events == count:

@@ -237,7 +237,7 @@ def test_deferred_abort_of_a_queued_stream_replays_previous_text(start_emulator)
     assert wait_for(lambda: get(emu.port, "/api/extra/perf").json()["queue"] == 1)
     assert post(emu.port, "/api/extra/abort", {"genkey": "Q"}).json() == {
         "success": "true", "done": "false"}
-    read_response(running).eof
+    assert read_response(running).eof
     running.close()
     r = read_response(queued)
     queued.close()
