@@ -24,10 +24,13 @@ from ..core.events import (
     Finished,
     Recovered,
     Retrying,
+    ServerChanged,
     StateChanged,
     Tokens,
 )
-from ..core.generation import Generation
+from ..core.generation import Generation, ResilienceConfig
+from ..core.logs import register_secret
+from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
 
 log = logging.getLogger(__name__)
@@ -58,10 +61,16 @@ class Controller(QObject):
     speed_changed = Signal(float)
 
     def __init__(self, url: str = DEFAULT_URL, password: str | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *,
+                 config: ResilienceConfig | None = None,
+                 health_interval: float | None = None) -> None:
         super().__init__(parent)
+        self.config = config or ResilienceConfig()
+        self._health_interval = health_interval
         self._client: KoboldClient | None = None
-        self._connect_task: asyncio.Task[None] | None = None
+        self._monitor: ConnectionMonitor | None = None
+        #: "poll" once a server turned out unable to stream
+        self._mode = "stream"
         self._task: asyncio.Task[Any] | None = None
         self._generation: Generation | None = None
         self._pending: list[str] = []
@@ -83,37 +92,53 @@ class Controller(QObject):
         return self._client
 
     def connect_to(self, url: str, password: str | None = None) -> None:
-        """(Re)connect: build a client for `url` and identify the server in the background."""
+        """(Re)connect: a client for `url`, and a monitor that keeps its state true."""
+        register_secret(password)
         try:
             client = KoboldClient(url, password)
         except E.KoboldError as err:
             self._set_state(ConnectionState.OFFLINE, err.message)
             self.error.emit(err.message)
             return
-        old = self._client
+        old_client, old_monitor = self._client, self._monitor
         self._client, self.url, self.password = client, client.url, password
-        if old is not None:
-            asyncio.ensure_future(old.aclose())
-        if self._connect_task is not None and not self._connect_task.done():
-            self._connect_task.cancel()
-        self._set_state(ConnectionState.CONNECTING, client.url)
-        self._connect_task = asyncio.ensure_future(self._identify(client))
+        self._mode = "stream"
+        self.server = None
+        kwargs = {} if self._health_interval is None else {"interval": self._health_interval}
+        self._monitor = ConnectionMonitor(client, self._on_monitor_event, **kwargs)
+        if old_monitor is not None or old_client is not None:
+            asyncio.ensure_future(self._close_old(old_monitor, old_client))
+        if not self.busy:
+            self._monitor.start()
 
-    async def _identify(self, client: KoboldClient) -> None:
-        try:
-            info = await client.connect()
-        except E.KoboldError as err:
-            if client is self._client:
-                log.warning("connect to %s failed: %s %s", client.url, err.message, err.context)
-                self.server = None
-                self.server_changed.emit(None)
-                self._set_state(ConnectionState.OFFLINE, err.message)
-                self.error.emit(err.message)
-            return
-        if client is self._client:
-            self.server = info
-            self.server_changed.emit(info)
-            self._set_state(ConnectionState.CONNECTED, info.model)
+    async def _close_old(self, monitor: ConnectionMonitor | None,
+                         client: KoboldClient | None) -> None:
+        if monitor is not None:
+            await monitor.aclose()
+        if client is not None and not (self.busy and self._generation is not None
+                                       and self._generation.client is client):
+            await client.aclose()
+
+    def reconnect_now(self) -> None:
+        """Skip the wait of a pending reconnect (the user pressed "Reconnect now")."""
+        if self._monitor is None:
+            self.connect_to(self.url, self.password)
+        elif not self.busy:
+            self._monitor.start()
+            self._monitor.reconnect_now()
+
+    def _on_monitor_event(self, event: Event) -> None:
+        if isinstance(event, ServerChanged):
+            self.server = event.info  # type: ignore[assignment]
+            self.server_changed.emit(event.info)
+            if event.info is None and self._monitor is not None and self._monitor.last_error:
+                self.error.emit(self._monitor.last_error.message)
+        elif self.busy:
+            return  # the running generation reports the state
+        elif isinstance(event, StateChanged):
+            self._set_state(event.state, event.detail)
+        elif isinstance(event, Retrying):
+            self.retrying.emit(event)
 
     # ------------------------------------------------------------------ generation
     @property
@@ -129,10 +154,13 @@ class Controller(QObject):
             if self._client is None:
                 return False
         try:
-            generation = Generation(self._client, prompt, settings, self._on_event)
+            generation = Generation(self._client, prompt, settings, self._on_event,
+                                    config=self.config, mode=self._mode)
         except E.KoboldError as err:
             self.error.emit(err.message)
             return False
+        if self._monitor is not None:
+            self._monitor.pause()
         self._generation = generation
         self._stream_chars = 0
         self._stream_events = 0
@@ -143,8 +171,11 @@ class Controller(QObject):
         return True
 
     def stop(self) -> None:
+        """Stop the generation, or cancel its pending retry; the text so far is kept."""
         if self._generation is not None and self.busy:
             self._generation.stop()
+
+    cancel_retry = stop
 
     @property
     def generation(self) -> Generation | None:
@@ -188,6 +219,12 @@ class Controller(QObject):
     def _on_done(self, task: asyncio.Task[Any]) -> None:
         self._flush()
         self.busy_changed.emit(False)
+        g = self._generation
+        if g is not None and g.mode == "poll":
+            self._mode = "poll"  # do not try streaming again on this server
+        if self._monitor is not None:
+            self._monitor.start()
+            self._monitor.resume(self.state)
         if task.cancelled():
             g = self._generation
             self.generation_finished.emit(Finished(g.text if g else "", "stopped", stopped=True))
@@ -231,9 +268,8 @@ class Controller(QObject):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
-        for task in (self._connect_task,):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._monitor is not None:
+            await self._monitor.aclose()
         self._flush_timer.stop()
         if self._client is not None:
             await self._client.aclose()
