@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 from ..core import settings
 from ..core.errors import InvalidSettings
 from ..core.events import ConnectionState, Failed, Finished, Retrying
-from ..core.logs import register_secret
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from .controller import Controller
 from .output_view import OutputView
@@ -108,6 +107,11 @@ class MainWindow(QMainWindow):
         self.connect_action.setToolTip("Connect to the server at this address")
         self.connect_action.triggered.connect(self.connect_to_server)
 
+        self.reconnect_action = QAction("Reconnect Now", self)
+        self.reconnect_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.reconnect_action.setToolTip("Try the server again without waiting")
+        self.reconnect_action.triggered.connect(self.reconnect_now)
+
         self.focus_url_action = QAction("Server Address…", self)
         self.focus_url_action.setShortcut(QKeySequence("Ctrl+L"))
         self.focus_url_action.triggered.connect(lambda: (self.url_edit.setFocus(),
@@ -124,7 +128,8 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self.show_about)
 
         for action in (self.generate_action, self.stop_action, self.continue_action,
-                       self.clear_action, self.focus_url_action, self.quit_action):
+                       self.clear_action, self.focus_url_action, self.reconnect_action,
+                       self.quit_action):
             self.addAction(action)  # shortcuts work even with the menu bar hidden
 
     def _make_toolbar(self) -> None:
@@ -255,6 +260,7 @@ class MainWindow(QMainWindow):
 
         server_menu = menu.addMenu("&Server")
         server_menu.addAction(self.connect_action)
+        server_menu.addAction(self.reconnect_action)
         server_menu.addAction(self.focus_url_action)
 
         view_menu = menu.addMenu("&View")
@@ -288,6 +294,7 @@ class MainWindow(QMainWindow):
         c.generation_failed.connect(self._generation_failed)
         c.busy_changed.connect(self._busy_changed)
         c.speed_changed.connect(self.status.set_speed)
+        self.status.reconnect_button.clicked.connect(self.reconnect_now)
         self.editor.submit_requested.connect(self.generate_action.trigger)
         self.editor.stop_requested.connect(self.stop_action.trigger)
 
@@ -299,11 +306,16 @@ class MainWindow(QMainWindow):
             return
         url = self.url_edit.text().strip() or DEFAULT_URL
         password = self.password_edit.text() or None
-        register_secret(password)
         self.status.clear_error()
         self._mark_password(False)
         self.status.show_info(f"Connecting to {url}…")
         self.controller.connect_to(url, password)
+
+    def reconnect_now(self) -> None:
+        """Try the server again now instead of waiting for the next automatic attempt."""
+        if not self.controller.busy:
+            self.status.show_info(f"Connecting to {self.controller.url}…")
+            self.controller.reconnect_now()
 
     def generate(self) -> bool:
         """Check the settings, then start a generation; False if nothing was sent."""
@@ -385,7 +397,7 @@ class MainWindow(QMainWindow):
         self.status.show_info(f"Recovered {len(text)} characters from the server")
 
     def _retrying(self, event: Retrying) -> None:
-        self.status.show_retry(event)
+        self.status.show_retry(event, during_generation=self.controller.busy)
 
     def _generation_finished(self, finished: Finished) -> None:
         reason = "stopped" if finished.stopped else finished.finish_reason
@@ -393,9 +405,9 @@ class MainWindow(QMainWindow):
         self.status.show_info(f"Done — {words} · {len(finished.text):,} characters")
 
     def _generation_failed(self, failed: Failed) -> None:
+        message = failed.error.message.rstrip(".")
         kept = " The text received so far is kept." if failed.text else ""
-        self.status.show_error(failed.error.message + "." * (not failed.error.message.endswith(
-            ".")) + kept)
+        self.status.show_error(f"{message}.{kept}")
 
     def _busy_changed(self, busy: bool) -> None:
         self.generate_action.setEnabled(not busy)
@@ -403,6 +415,7 @@ class MainWindow(QMainWindow):
         self.stop_action.setEnabled(busy)
         self.connect_action.setEnabled(not busy)
         self.connect_button.setEnabled(not busy)
+        self.reconnect_action.setEnabled(not busy)
 
     # ------------------------------------------------------------------ test/inspection helpers
     def state_text(self) -> str:

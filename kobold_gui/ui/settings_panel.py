@@ -147,8 +147,8 @@ class IntEditor(FieldEditor):
         w.setRange(int(self.field.minimum if self.field.minimum is not None else -2**31 + 1),
                    int(self.field.maximum if self.field.maximum is not None else 2**31 - 1))
         w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        w.setAccelerated(True)
         w.setGroupSeparatorShown(False)
+        w.lineEdit().setTextMargins(4, 0, 4, 0)
         w.setValue(int(self.field.default))
         return w
 
@@ -174,6 +174,7 @@ class FloatEditor(FieldEditor):
         step = self.field.step or 0.01
         w.setDecimals(max(2, math.ceil(-math.log10(step) - 1e-9)))
         w.setSingleStep(step)
+        w.lineEdit().setTextMargins(4, 0, 4, 0)
         w.setRange(self.field.minimum if self.field.minimum is not None else -1e9,
                    self.field.maximum if self.field.maximum is not None else 1e9)
         w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -228,7 +229,7 @@ class _TextEditor(FieldEditor):
             w.setTabChangesFocus(True)
             lines = 4 if self.field.name in MULTILINE_STR else 3
             fm = QFontMetrics(w.font())
-            w.setFixedHeight(fm.lineSpacing() * lines + 14)
+            w.setFixedHeight(fm.lineSpacing() * lines + 16)
             w.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         else:
             w = QLineEdit()
@@ -407,13 +408,20 @@ class Section(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        self.header = QToolButton(self)
-        self.header.setObjectName("sectionHeader")
-        self.header.setText(title)
-        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.header.setAutoRaise(True)
         self.collapsible = collapsible
+        self.header: QWidget
+        if collapsible:
+            self.toggle = QToolButton(self)
+            self.toggle.setObjectName("sectionHeader")
+            self.toggle.setText(title)
+            self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            self.toggle.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            self.toggle.setAutoRaise(True)
+            self.toggle.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.header = self.toggle
+        else:
+            self.header = QLabel(title.upper(), self)
+            self.header.setObjectName("sectionTitle")
         self.body = QWidget(self)
         self.form = QFormLayout(self.body)
         self.form.setContentsMargins(8 if collapsible else 2, 2, 2, 8)
@@ -425,19 +433,16 @@ class Section(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.body)
         if collapsible:
-            self.header.setCheckable(True)
-            self.header.toggled.connect(self.set_expanded)
+            self.toggle.setCheckable(True)
+            self.toggle.toggled.connect(self.set_expanded)
             self.set_expanded(False)
-        else:
-            self.header.setEnabled(True)
-            self.header.setProperty("fixedSection", True)
 
     def set_expanded(self, expanded: bool) -> None:
         if not self.collapsible:
             return
-        with QSignalBlocker(self.header):
-            self.header.setChecked(expanded)
-        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        with QSignalBlocker(self.toggle):
+            self.toggle.setChecked(expanded)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
         self.body.setVisible(expanded)
 
     @property

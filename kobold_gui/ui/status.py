@@ -12,7 +12,14 @@ import time
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QStatusBar,
+    QToolButton,
+    QWidget,
+)
 
 from ..core.events import ConnectionState, Retrying
 from ..core.protocol import ServerInfo
@@ -91,7 +98,7 @@ class StateIndicator(QWidget):
 
 
 class StatusBar(QStatusBar):
-    """Left: state and the latest message. Right: model, context size, tokens per second."""
+    """Left: state, the latest message, "Reconnect now". Right: model, context, tokens/s."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,6 +108,14 @@ class StatusBar(QStatusBar):
         self.message = QLabel(self)
         self.message.setObjectName("statusMessage")
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Long messages are cut, not allowed to widen the window; the tooltip has all of it.
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.reconnect_button = QToolButton(self)
+        self.reconnect_button.setObjectName("reconnectButton")
+        self.reconnect_button.setText("Reconnect now")
+        self.reconnect_button.setAutoRaise(True)
+        self.reconnect_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.reconnect_button.hide()
         self.model = QLabel(self)
         self.model.setObjectName("modelLabel")
         self.context = QLabel(self)
@@ -109,21 +124,24 @@ class StatusBar(QStatusBar):
         self.speed.setObjectName("speedLabel")
         self.addWidget(self.indicator)
         self.addWidget(self.message, 1)
+        self.addWidget(self.reconnect_button)
         for w in (self.model, self.context, self.speed):
             self.addPermanentWidget(w)
         self.last_error = ""
-        self._retry_deadline = 0.0
-        self._retry_text = ""
+        self._text = ""
+        self._error = False
+        self._retry_deadline: float | None = None
+        self._retry_note = ""
         self._retry_timer = QTimer(self)
         self._retry_timer.setInterval(250)
-        self._retry_timer.timeout.connect(self._tick_retry)
+        self._retry_timer.timeout.connect(self._render)
         self.set_server(None)
         self.set_speed(None)
 
     # ------------------------------------------------------------------ state and messages
     def set_state(self, state: ConnectionState, detail: str = "") -> None:
-        if state is not S.RETRYING:
-            self._retry_timer.stop()
+        if state not in (S.OFFLINE, S.RETRYING, S.CONNECTING):
+            self._end_retry()
         error = state is S.OFFLINE and bool(self.last_error)
         self.indicator.set_state(state, detail or (self.last_error if error else ""), error)
 
@@ -136,37 +154,63 @@ class StatusBar(QStatusBar):
             self.indicator.setToolTip(text)
 
     def show_info(self, text: str) -> None:
+        self._end_retry()
         self._show(text, error=False)
 
     def clear_error(self) -> None:
         self.last_error = ""
-        if self.message.property("error"):
+        if self._error:
+            self._end_retry()
             self._show("", error=False)
 
     def _show(self, text: str, error: bool) -> None:
-        self.message.setText(text)
-        self.message.setToolTip(text)
-        if bool(self.message.property("error")) != error:
+        self._text = text
+        if self._error != error:
+            self._error = error
             self.message.setProperty("error", error)
             self.message.style().unpolish(self.message)
             self.message.style().polish(self.message)
+        self._render()
+
+    def _render(self) -> None:
+        text = self._text
+        if self._retry_deadline is not None:
+            left = self._retry_deadline - time.monotonic()
+            when = f"in {left:.0f} s" if left >= 0.5 else "now"
+            text = f"{text} — {self._retry_note.format(when=when)}" if text else \
+                self._retry_note.format(when=when)
+            if left < 0.5:
+                self._retry_timer.stop()
+        self.message.setText(text)
+        self.message.setToolTip(text)
 
     def message_text(self) -> str:
         return self.message.text()
 
     # ------------------------------------------------------------------ retry countdown
-    def show_retry(self, event: Retrying) -> None:
+    def show_retry(self, event: Retrying, during_generation: bool) -> None:
+        """A live countdown to the next attempt; between generations, a Reconnect button."""
+        attempt = (f"attempt {event.attempt} of {event.max_attempts}" if event.max_attempts
+                   else f"attempt {event.attempt}")
+        if during_generation:
+            self._retry_note = f"retrying {{when}} ({attempt}; Esc cancels)"
+            self._show(event.reason.message, error=False)
+        else:
+            self._retry_note = f"reconnecting {{when}} ({attempt})"
+            self.reconnect_button.show()
+            if self._text != event.reason.message:
+                self._show(event.reason.message, error=True)
         self._retry_deadline = time.monotonic() + event.delay
-        self._retry_text = (f"attempt {event.attempt} of {event.max_attempts}: "
-                            f"{event.reason.message} — Esc cancels")
-        self._tick_retry()
+        self._render()
         self._retry_timer.start()
 
-    def _tick_retry(self) -> None:
-        left = max(0.0, self._retry_deadline - time.monotonic())
-        self._show(f"Retrying in {left:.0f} s ({self._retry_text})", error=False)
-        if left <= 0:
-            self._retry_timer.stop()
+    def _end_retry(self) -> None:
+        self._retry_timer.stop()
+        self._retry_deadline = None
+        self.reconnect_button.hide()
+
+    def retry_pending(self) -> bool:
+        return self._retry_deadline is not None
 
     # ------------------------------------------------------------------ server facts
     def set_server(self, info: ServerInfo | None) -> None:
@@ -179,7 +223,7 @@ class StatusBar(QStatusBar):
         self.model.setText(info.model)
         version = f"{info.version.name} {info.version.version}".strip()
         self.model.setToolTip(f"{info.model}\n{version}\n{info.url}")
-        self.context.setText(f"ctx {info.max_context_length:,}".replace(",", "\u2009"))
+        self.context.setText(f"context {info.max_context_length}")
         self.context.setToolTip(f"The server's context size: {info.max_context_length} tokens")
         self.context.show()
 

@@ -111,13 +111,23 @@ QToolButton#sectionHeader {{
     font-weight: 600; border: none; padding: 6px 2px 4px 0; text-align: left;
     color: {_hex(text)};
 }}
-QToolButton#sectionHeader[fixedSection="true"] {{ color: {ACCENT}; font-size: 10pt; }}
+QLabel#sectionTitle {{
+    color: {ACCENT}; font-weight: 700; font-size: 8.5pt; padding: 6px 0 2px 0;
+    letter-spacing: 1px;
+}}
 QToolButton#sectionHeader:hover {{ color: {ACCENT}; }}
 QWidget#settingsPanel QSpinBox, QWidget#settingsPanel QDoubleSpinBox,
 QWidget#settingsPanel QLineEdit, QWidget#settingsPanel QPlainTextEdit {{
-    border: 1px solid {_hex(border)}; border-radius: 5px; padding: 2px 4px;
-    background: {_hex(base)}; min-height: 20px;
+    border: 1px solid {_hex(border)}; border-radius: 5px; padding: 2px 6px;
+    background: {_hex(base)};
 }}
+QWidget#settingsPanel QSpinBox, QWidget#settingsPanel QDoubleSpinBox,
+QWidget#settingsPanel QLineEdit {{ min-height: 20px; }}
+/* no arrow buttons (Up/Down keys and the wheel step the value); the style sheet would draw
+   them as empty boxes */
+QWidget#settingsPanel QSpinBox::up-button, QWidget#settingsPanel QSpinBox::down-button,
+QWidget#settingsPanel QDoubleSpinBox::up-button,
+QWidget#settingsPanel QDoubleSpinBox::down-button {{ width: 0px; border: none; }}
 QWidget#settingsPanel QSpinBox:focus, QWidget#settingsPanel QDoubleSpinBox:focus,
 QWidget#settingsPanel QLineEdit:focus, QWidget#settingsPanel QPlainTextEdit:focus {{
     border-color: {ACCENT};

@@ -1,0 +1,82 @@
+"""Fixtures for window tests: a MainWindow on a real Controller, connected to the emulator.
+
+Tests are sync pytest-qt tests on the `qloop` fixture (a qasync loop marked running), so the
+controller's asyncio tasks advance while qtbot waits. The window is closed and the controller's
+client closed (awaited by pumping Qt events) before the loop goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from kobold_gui.core.protocol import DEFAULT_URL
+from kobold_gui.ui.controller import Controller
+from kobold_gui.ui.main_window import MainWindow
+
+WAIT_MS = 10_000
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_here() -> Iterator[None]:
+    """Collect cycles on the main thread once the loop is gone.
+
+    qasync's timer QObject keeps cancelled Qt timers registered after `loop.close()`; if the
+    cyclic GC later frees it on an emulator thread, Qt warns "Timers cannot be stopped from
+    another thread" and the warning fails whichever test is running then. Autouse fixtures are
+    torn down last, after `qloop`.
+    """
+    yield
+    gc.collect()
+
+
+@pytest.fixture
+def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+    """Factory: make_window(url=None, password=None, connect=True) -> a shown MainWindow."""
+    windows: list[MainWindow] = []
+
+    def factory(url: str | None = None, password: str | None = None,
+                connect: bool = True) -> MainWindow:
+        controller = Controller(url or DEFAULT_URL, password)
+        window = MainWindow(controller)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        if connect and url:
+            window.url_edit.setText(url)
+            if password:
+                window.password_edit.setText(password)
+            window.connect_to_server()
+        windows.append(window)
+        return window
+
+    yield factory
+    for window in windows:
+        window.close()
+        closing = asyncio.ensure_future(window.controller.aclose())
+        qtbot.waitUntil(closing.done, timeout=WAIT_MS)
+
+
+def wait_connected(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.controller.server is not None, timeout=WAIT_MS)
+
+
+@pytest.fixture
+def window(make_window, emulator, qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
+    """A window connected to the default (fast) emulator."""
+    w = make_window(emulator.url)
+    wait_connected(qtbot, w)
+    return w
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An address where nothing listens: bind port 0, read the port, close the socket."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
