@@ -32,6 +32,7 @@ from ..core.generation import Generation, ResilienceConfig
 from ..core.logs import register_secret
 from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
+from ..core.transcript import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ class Controller(QObject):
         self._task: asyncio.Task[Any] | None = None
         self._generation: Generation | None = None
         self._pending: list[str] = []
-        self._pending_recovered: list[str] = []
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
@@ -85,6 +85,8 @@ class Controller(QObject):
         self.password = password
         self._stream_chars = 0
         self._stream_events = 0
+        #: the session: prompts, generated and recovered spans
+        self.transcript = Transcript()
 
     # ------------------------------------------------------------------ connection
     @property
@@ -165,6 +167,7 @@ class Controller(QObject):
         self._stream_chars = 0
         self._stream_events = 0
         self.busy_changed.emit(True)
+        self.transcript.add("prompt", prompt)
         self.generation_started.emit(prompt)
         self._task = asyncio.ensure_future(generation.run())
         self._task.add_done_callback(self._on_done)
@@ -190,6 +193,7 @@ class Controller(QObject):
                 self._flush_timer.start()
         elif isinstance(event, Recovered):
             self._flush()
+            self.transcript.add("recovered", event.text)
             self.text_recovered.emit(event.text)
         elif isinstance(event, StateChanged):
             self._set_state(event.state, event.detail)
@@ -204,6 +208,7 @@ class Controller(QObject):
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
+            self.transcript.add("generated", text)
             self.text_appended.emit(text)
             self._emit_speed()
 
