@@ -10,6 +10,13 @@ import sys
 
 from .core.protocol import DEFAULT_URL
 
+#: What `--demo` puts in the prompt editor, so a new user only has to press Ctrl+Enter.
+DEMO_PROMPT = "The kobold opened the old book of spells and read aloud: "
+SELF_TEST_PROMPT = "Self-test. The kobold said: "
+SELF_TEST_TIMEOUT = 40.0
+#: Closing the window must never hang the process: cleanup gets this long.
+SHUTDOWN_TIMEOUT = 8.0
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="kobold-gui", description="Desktop client for KoboldCPP.")
@@ -19,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demo", action="store_true",
                    help="start a built-in emulated KoboldCPP server and connect to it")
     p.add_argument("--log-level", default="INFO", help="log level for the log file")
+    # End-to-end check for tests and packagers: connect, generate once through the window,
+    # print the length of the text, exit 0 (non-zero on failure or timeout).
+    p.add_argument("--self-test", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -32,11 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     from .ui.controller import Controller
     from .ui.main_window import MainWindow
     from .ui.qtloop import install_loop
+    from .ui.style import app_icon
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("kobold_gui")
     app.setApplicationDisplayName("Kobold GUI")
     app.setOrganizationName("kobold_gui")
+    app.setDesktopFileName("kobold-gui")
+    app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # we quit after async cleanup (pitfall 8)
     loop = install_loop(app)
 
@@ -52,22 +65,82 @@ def main(argv: list[str] | None = None) -> int:
 
     controller = Controller(url, password)
     window = MainWindow(controller)
+    if args.demo:
+        window.editor.set_prompt(DEMO_PROMPT)
     window.show()
     controller.connect_to(url, password)
 
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
 
-    async def run() -> None:
-        await closed.wait()
-        await controller.aclose()
+    async def run() -> int:
+        code = 0
+        if args.self_test:
+            code = await self_test(window)
+            window.close()
+        else:
+            await closed.wait()
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT) as deadline:
+                await controller.aclose()
+            hung = deadline.expired()  # the cancellation may have been swallowed on the way
+        except TimeoutError:
+            hung = True
+        if hung:
+            logging.getLogger(__name__).error("shutdown: cleanup took over %g s; quitting",
+                                              SHUTDOWN_TIMEOUT)
+            if args.self_test:
+                print(f"self-test: shutdown did not finish in {SHUTDOWN_TIMEOUT:g} s",
+                      file=sys.stderr)
+                code = code or 3
+        return code
 
     try:
         with loop:
-            loop.run_until_complete(run())
+            code = loop.run_until_complete(run())
             loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
         if emulator is not None:
             emulator.stop()
-    logging.getLogger(__name__).info("kobold-gui exited")
+    logging.getLogger(__name__).info("kobold-gui exited (%s)", code)
+    return code
+
+
+async def self_test(window, timeout: float = SELF_TEST_TIMEOUT) -> int:  # type: ignore[no-untyped-def]
+    """Drive the real window once: wait for the server, generate, report on stdout."""
+    from .core.events import Failed
+
+    controller = window.controller
+    outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    def settle(result: object) -> None:
+        if not outcome.done():
+            outcome.set_result(result)
+
+    controller.generation_finished.connect(settle)
+    controller.generation_failed.connect(settle)
+    try:
+        async with asyncio.timeout(timeout):
+            while controller.server is None:
+                await asyncio.sleep(0.05)
+            window.editor.set_prompt(SELF_TEST_PROMPT)
+            window.settings_panel.set_values({"max_length": 24})
+            if not window.generate():
+                print(f"self-test: not started: {window.status_message()}", file=sys.stderr)
+                return 1
+            result = await outcome
+    except TimeoutError:
+        print(f"self-test: timed out after {timeout:g} s ({window.state_text()}: "
+              f"{window.status_message()})", file=sys.stderr)
+        return 2
+    if isinstance(result, Failed):
+        print(f"self-test: failed: {result.error.message}", file=sys.stderr)
+        return 1
+    text = getattr(result, "text", "")
+    shown = window.output.last_generated()
+    if not text or shown != text:
+        print(f"self-test: the window shows {len(shown)} of {len(text)} characters",
+              file=sys.stderr)
+        return 1
+    print(f"self-test: generated {len(text)} characters", flush=True)
     return 0

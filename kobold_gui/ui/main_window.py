@@ -73,6 +73,8 @@ class MainWindow(QMainWindow):
         self._wire()
 
         self.url_edit.setText(controller.url)
+        if controller.password:  # from --password / KOBOLD_PASSWORD; kept in memory only
+            self.password_edit.setText(controller.password)
         self.status.set_state(controller.state)
         self.status.set_server(controller.server)
         self._busy_changed(controller.busy)
