@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QPlainTextEdit, QWidget
 #: Tried in order; the first one installed wins. Prose reads best in a book face.
 SERIF_FAMILIES = ["Literata", "Charter", "Georgia", "Source Serif 4", "Source Serif Pro",
                   "Noto Serif", "DejaVu Serif", "Liberation Serif", "serif"]
+#: Lines longer than this (in pixels) are hard to read; wider views get side margins instead.
+READING_WIDTH = 820
 MONO_FAMILIES = ["JetBrains Mono", "Cascadia Mono", "SF Mono", "Menlo", "Consolas",
                  "DejaVu Sans Mono", "Liberation Mono", "monospace"]
 
@@ -74,6 +76,16 @@ class OutputView(QPlainTextEdit):
         self.recovered_format.setForeground(text)
         self.recovered_format.setBackground(mix(base, QColor("#f2b441"), 0.22))
         self.recovered_format.setToolTip("Recovered from the server after the stream broke")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Keep a comfortable reading column in a wide window.
+
+        The viewport's resizes arrive here too, so measure the widget, not the event.
+        """
+        side = max(0, (self.width() - READING_WIDTH) // 2)
+        if self.viewportMargins().left() != side:
+            self.setViewportMargins(side, 0, side, 0)
+        super().resizeEvent(event)
 
     def changeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().changeEvent(event)

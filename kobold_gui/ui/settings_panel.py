@@ -106,6 +106,8 @@ class FieldEditor:
         self._raw: Any = _NO_RAW
         self.widget: QWidget = self._make()
         self.widget.setObjectName(f"field_{field.name}")
+        #: help text; the tooltip adds the current problem, if any
+        self.tooltip = field.help
         self.widget.setToolTip(field.help)
         self.widget.setProperty("fieldName", field.name)
 
@@ -257,7 +259,7 @@ class _TextEditor(FieldEditor):
         if isinstance(w, QPlainTextEdit):
             w.textChanged.connect(callback)
         else:
-            w.textEdited.connect(lambda _t: callback())  # type: ignore[attr-defined]
+            w.textChanged.connect(lambda _t: callback())  # type: ignore[attr-defined]
 
     def to_text(self, value: Any) -> str:
         raise NotImplementedError
@@ -543,12 +545,13 @@ class SettingsPanel(QWidget):
         self._context_limit = limit if limit and limit > 0 else None
         if self._context_limit is None:
             spin.setMaximum(int(f.maximum or 999999))
-            spin.setToolTip(f.help)
-            return
-        top = max(int(f.minimum or 1), min(int(f.maximum or limit), self._context_limit))
-        with QSignalBlocker(spin):
-            spin.setMaximum(top)
-        spin.setToolTip(f"{f.help}\nThe connected server has {self._context_limit} tokens.")
+            editor.tooltip = f.help
+        else:
+            top = max(int(f.minimum or 1), min(int(f.maximum or limit), self._context_limit))
+            with QSignalBlocker(spin):
+                spin.setMaximum(top)
+            editor.tooltip = (f"{f.help}\nThe connected server has {self._context_limit} "
+                              "tokens.")
         self._show_problem("max_context_length")
         self.changed.emit()
 
@@ -592,6 +595,6 @@ class SettingsPanel(QWidget):
         label = self.error_labels[name]
         label.setText(problem or "")
         label.setVisible(invalid)
-        w.setToolTip(editor.field.help + (f"\n\n⚠ {problem}" if problem else ""))
+        w.setToolTip(editor.tooltip + (f"\n\n⚠ {problem}" if problem else ""))
         if invalid:
             self.section_of(name).set_expanded(True)

@@ -1,0 +1,193 @@
+"""SettingsPanel: one widget per sampler field, common ones in sight, honest values()."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+)
+
+from kobold_gui.core import settings
+from kobold_gui.core.errors import InvalidSettings
+from kobold_gui.ui.settings_panel import (
+    UNSET_PLACEHOLDER,
+    SettingsPanel,
+    escape_entry,
+    unescape_entry,
+)
+
+EXPECTED_WIDGET = {"int": QSpinBox, "float": QDoubleSpinBox, "bool": QCheckBox,
+                   "str_list": QPlainTextEdit, "int_list": QLineEdit, "json": QLineEdit}
+
+
+@pytest.fixture
+def panel(qtbot) -> SettingsPanel:  # type: ignore[no-untyped-def]
+    p = SettingsPanel()
+    qtbot.addWidget(p)
+    p.resize(340, 1400)
+    p.show()
+    qtbot.waitExposed(p)
+    return p
+
+
+def test_every_field_has_a_labelled_widget_of_its_kind(panel: SettingsPanel) -> None:
+    assert set(panel.editors) == {f.name for f in settings.FIELDS}
+    for f in settings.FIELDS:
+        w = panel.widget_for(f.name)
+        if f.kind == "str":
+            assert isinstance(w, QPlainTextEdit if f.name in ("memory", "grammar") else QLineEdit)
+        elif f.kind == "int" and f.default is None:
+            assert isinstance(w, QLineEdit)
+        else:
+            assert isinstance(w, EXPECTED_WIDGET[f.kind]), f.name
+        assert panel.labels[f.name].text() == f.label
+        assert f.help in w.toolTip() and panel.labels[f.name].toolTip() == f.help
+        if f.default is None:
+            assert w.placeholderText() == UNSET_PLACEHOLDER, f.name
+
+
+def test_common_fields_are_visible_without_expanding_anything(panel: SettingsPanel) -> None:
+    common = {"max_length", "max_context_length", "temperature", "top_p", "top_k", "min_p",
+              "rep_pen", "rep_pen_range", "stop_sequence"}
+    assert common <= {f.name for f in settings.COMMON}
+    for f in settings.FIELDS:
+        assert panel.widget_for(f.name).isVisible() == f.common, f.name
+    panel.expand_all()
+    assert all(panel.widget_for(f.name).isVisible() for f in settings.FIELDS)
+    panel.expand_all(False)
+    assert not panel.widget_for("mirostat").isVisible()
+    panel.sections["Mirostat"].toggle.click()
+    assert panel.widget_for("mirostat").isVisible()
+
+
+def test_defaults_are_the_tables_defaults_and_valid(panel: SettingsPanel) -> None:
+    values = panel.values()
+    assert values == settings.defaults()
+    assert settings.validate(values)
+    assert panel.problems() == {}
+
+
+def test_values_round_trip_through_set_values(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    changed = {
+        "max_length": 321, "max_context_length": 8192, "temperature": 1.35, "top_p": 0.5,
+        "top_k": 0, "min_p": 0.05, "rep_pen": 1.2, "rep_pen_range": 1024,
+        "stop_sequence": ["\nUser:", "###", "tab\there", "back\\slash"],
+        "trim_stop": False, "ban_eos_token": True, "sampler_order": [6, 5, 0, 1, 3, 4, 2],
+        "sampler_seed": 1234, "memory": "Line one\nLine two", "grammar": 'root ::= "yes"',
+        "banned_tokens": ["ugh"], "custom_token_bans": "12,13", "logit_bias": {"42": -5},
+        "dry_sequence_breakers": ["\n", ":"], "mirostat": 2, "mirostat_tau": 3.5,
+    }
+    values = panel.values()
+    values.update(changed)
+    with qtbot.waitSignal(panel.changed, timeout=1000):
+        panel.set_values(values)
+    assert panel.values() == values
+    assert settings.validate(panel.values())
+    again = SettingsPanel()
+    qtbot.addWidget(again)
+    again.set_values(panel.values())
+    assert again.values() == values
+    panel.reset_defaults()
+    assert panel.values() == settings.defaults()
+
+
+def test_unset_fields_are_none_until_typed(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    values = panel.values()
+    for name in ("sampler_seed", "memory", "grammar", "banned_tokens", "custom_token_bans",
+                 "logit_bias"):
+        assert values[name] is None
+    panel.reveal("sampler_seed")
+    qtbot.keyClicks(panel.widget_for("sampler_seed"), "77")
+    assert panel.values()["sampler_seed"] == 77
+    panel.widget_for("sampler_seed").clear()
+    assert panel.values()["sampler_seed"] is None
+
+
+def test_stop_sequences_take_escapes(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    editor = panel.widget_for("stop_sequence")
+    editor.setFocus()
+    qtbot.keyClicks(editor, "\\nUser:")
+    editor.appendPlainText("END")
+    assert panel.values()["stop_sequence"] == ["\nUser:", "END"]
+    panel.set_values({"stop_sequence": ["\n\n", "a\\nb"]})
+    assert editor.toPlainText() == "\\n\\n\na\\\\nb"
+    assert panel.values()["stop_sequence"] == ["\n\n", "a\\nb"]
+    for text in ("\n", "\\n", "x\ty", "\\\\", "plain", "ends with \\"):
+        assert unescape_entry(escape_entry(text)) == text
+    assert unescape_entry("\\q") == "\\q"  # unknown escapes stay as typed
+
+
+@pytest.mark.parametrize(("name", "typed", "message"), [
+    ("logit_bias", "{not json", "Logit bias must be a JSON object"),
+    ("logit_bias", "[1, 2]", "Logit bias must be a JSON object"),
+    ("sampler_order", "6,0,x", "Sampler order must be a list of whole numbers"),
+    ("sampler_order", "6,0,0", "Sampler order must list distinct ids"),
+    ("sampler_seed", "abc", "Seed must be a number"),
+])
+def test_bad_text_is_flagged_and_rejected_by_validate(  # type: ignore[no-untyped-def]
+        qtbot, panel: SettingsPanel, name: str, typed: str, message: str) -> None:
+    panel.reveal(name)
+    w = panel.widget_for(name)
+    valid = w.text()
+    w.clear()
+    qtbot.keyClicks(w, typed)
+    assert w.property("invalid") is True
+    assert panel.error_labels[name].isVisible()
+    assert panel.error_labels[name].text()
+    assert name in panel.problems()
+    with pytest.raises(InvalidSettings) as err:
+        settings.validate(panel.values())
+    assert message in err.value.message
+    w.setText(valid)
+    assert w.property("invalid") is False
+    assert not panel.error_labels[name].isVisible()
+
+
+def test_out_of_range_values_are_kept_and_flagged_not_clamped(panel: SettingsPanel) -> None:
+    panel.set_values({"temperature": 7.5, "top_k": -3, "trim_stop": "yes", "rep_pen": 1.2345})
+    values = panel.values()
+    assert values["temperature"] == 7.5 and values["top_k"] == -3
+    assert values["trim_stop"] == "yes"
+    assert values["rep_pen"] == 1.2345  # more decimals than the box shows: kept exactly
+    problems = panel.problems()
+    assert {"temperature", "top_k", "trim_stop"} <= set(problems)
+    assert "rep_pen" not in problems
+    assert panel.widget_for("temperature").property("invalid") is True
+    assert panel.sections["Stopping"].expanded  # the problem is shown, not hidden in a fold
+    with pytest.raises(InvalidSettings):
+        settings.validate(values)
+    panel.widget_for("temperature").setValue(0.8)  # the user fixes it
+    assert panel.values()["temperature"] == 0.8
+    assert "temperature" not in panel.problems()
+
+
+def test_context_limit_follows_the_server(panel: SettingsPanel) -> None:
+    spin = panel.widget_for("max_context_length")
+    panel.set_context_limit(16384)
+    assert spin.maximum() == 16384 and "16384" in spin.toolTip()
+    panel.set_values({"max_context_length": 12000})
+    assert panel.values()["max_context_length"] == 12000
+    panel.set_context_limit(2048)
+    assert spin.maximum() == 2048 and panel.values()["max_context_length"] == 2048
+    panel.set_context_limit(None)
+    assert spin.maximum() == settings.BY_NAME["max_context_length"].maximum
+
+
+def test_wheel_does_not_change_an_unfocused_number(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    spin = panel.widget_for("top_k")
+    panel.widget_for("temperature").setFocus()
+    before = spin.value()
+    pos = QPointF(spin.rect().center())
+    event = QWheelEvent(pos, QPointF(spin.mapToGlobal(pos.toPoint())), QPoint(0, 0),
+                        QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(spin, event)
+    assert spin.value() == before
