@@ -280,3 +280,20 @@ def test_stop_sequence_typed_with_an_escape_reaches_the_server(qtbot, window, em
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
         press_generate(qtbot, window)
     assert emulator.last_generation.stop_sequence == ["\nUser:"]
+
+
+def test_shortcuts_work_from_anywhere_in_the_window(  # type: ignore[no-untyped-def]
+        qtbot, make_emulator, make_window) -> None:
+    emu = make_emulator(token_rate=30.0)
+    window = make_window(emu.url)
+    wait_connected(qtbot, window)
+    window.settings_panel.set_values({"max_length": 200})
+    window.editor.set_prompt("From the output view")
+    window.output.setFocus()
+    qtbot.keyClick(window.output, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
+    assert window.controller.busy
+    qtbot.waitUntil(lambda: window.output.last_generated() != "", timeout=WAIT_MS)
+    with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS) as done:
+        qtbot.keyClick(window.output, Qt.Key.Key_Escape)
+    assert done.args[0].stopped
+    assert len(emu.generations) == 1
