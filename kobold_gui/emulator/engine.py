@@ -138,6 +138,8 @@ class GenerationLock:
                     if self._closed:
                         raise LockClosed
                     self._cond.wait()
+                if self._closed:
+                    raise LockClosed
             except BaseException:
                 self._waiting.remove(ticket)
                 self.queue -= 1
@@ -462,11 +464,11 @@ class Engine:
     def close(self, reason: str = ABORT_SHUTDOWN) -> None:
         """Stop everything: running generation aborted, queued requests woken and dropped."""
         self.close_reason = reason
+        self.lock.close()  # first: no waiter may slip into the slot from now on
+        self.closed.set()
         native = self.native
         if native is not None and native.running:
             native.abort(reason)
-        self.closed.set()
-        self.lock.close()
 
     def sleep(self, seconds: float) -> bool:
         """Interruptible sleep for handler threads; False if the engine closed meanwhile."""

@@ -65,6 +65,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # bursts of test clients must not hit SYN retries
 
     def __init__(self, address: tuple[str, int], emulator: Emulator, engine: Engine) -> None:
         self.emulator = emulator
@@ -349,11 +350,11 @@ class KoboldHandler(BaseHTTPRequestHandler):
             run_stream(self, engine, gen, view, params, faults, record)
             return
         if gen is not None:
-            while not gen.wait(0.05):
-                if engine.closed.is_set():
-                    gen.wait(1.0)
-                    self._drop_connection()
-                    return
+            while not gen.wait(0.05) and not engine.closed.is_set():
+                pass
+        if engine.closed.is_set():  # the server went away mid-generation: no reply
+            self._drop_connection()
+            return
         if faults.drop_sync_response:
             self._drop_connection()
             return

@@ -71,7 +71,7 @@ class Emulator:
         self._engine = engine
         self._server = server
         self._serve_thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
+            target=server.serve_forever, kwargs={"poll_interval": 0.02},
             name=f"kobold-emulator:{self._port}", daemon=True)
         self._serve_thread.start()
         self._up.set()

@@ -9,10 +9,12 @@ A failed write means the client went away: the generation is aborted, like the r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .config import Faults
@@ -114,10 +116,8 @@ def run_stream(
             # The handler's file objects hold the socket open; without closing them first,
             # sock.close() would not really close it and no RST would be sent.
             for stream in (handler.rfile, handler.wfile):
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
             close_socket(sock, reset=True)
             raise _ConnectionGone(ABORT_DISCONNECT)
         if faults.restart_after_events == count:
@@ -153,9 +153,15 @@ def _poll_loop(
     params: GenParams,
     writer: SseWriter,
     record: GenerationRecord,
-    after_events,
+    after_events: Callable[[int], None],
 ) -> None:
-    """Poll the token buffer; one event per poll with new text; exactly one final event."""
+    """Poll the token buffer; one event per poll with new text; exactly one final event.
+
+    An EOS ending always shows as a final ``("", "stop")`` event: text still pending at that
+    point goes out first in an ordinary event. (With real models the EOS step takes a whole
+    token time, so this is what a 1.76 client nearly always sees; only very fast models can
+    merge the last text into the "stop" event.)
+    """
     stops = params.stop_sequence
     current = 0
     reserve = ""  # 1.76 trim_stop hold-back ("tokenReserve")
@@ -178,16 +184,16 @@ def _poll_loop(
                     to_send = chunk
         if to_send is not None:
             reason = finish_reason_for(view.stop_reason) if done else None
+            if reason == "stop" and to_send:
+                record.sent_events.extend(writer.event(to_send, None))
+                after_events(writer.events_sent)
+                to_send = ""
             record.sent_events.extend(writer.event(to_send, reason))
             if done:
                 return
-            after_events(writer_events(writer))
+            after_events(writer.events_sent)
         if not engine.sleep(engine.config.poll_interval):
             raise _ConnectionGone(engine.close_reason)
-
-
-def writer_events(writer: SseWriter) -> int:
-    return writer.events_sent
 
 
 def _abort(gen: Generation | None, reason: str) -> None:

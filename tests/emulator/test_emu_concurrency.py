@@ -17,7 +17,7 @@ def busy(emu) -> bool:
 
 def test_multiuser_0_answers_503_at_once(start_emulator):
     emu = start_emulator(multiuser=0, token_rate=100.0)
-    first = open_request(emu.port, "POST", STREAM, {"prompt": "A", "max_length": 30})
+    first = open_request(emu.port, "POST", STREAM, {"prompt": "A", "max_length": 1000})
     try:
         assert wait_for(lambda: busy(emu))
         for path in (STREAM, "/api/v1/generate", "/api/unknown/post"):
@@ -29,6 +29,7 @@ def test_multiuser_0_answers_503_at_once(start_emulator):
         assert post(emu.port, "/api/extra/tokencount", {"prompt": "hi"}).status == 200
         assert post(emu.port, "/api/extra/generate/check", {}).status == 200
         assert get(emu.port, "/api/extra/perf").json()["queue"] == 0
+        post(emu.port, "/api/extra/abort", {})
         r = read_response(first)
         assert stream_events(r.body)[-1]["finish_reason"] == "length"
     finally:
@@ -38,7 +39,7 @@ def test_multiuser_0_answers_503_at_once(start_emulator):
 
 def test_queued_stream_gets_no_bytes_until_it_owns_the_lock(start_emulator):
     emu = start_emulator(token_rate=50.0)
-    first = open_request(emu.port, "POST", STREAM, {"prompt": "A", "max_length": 20,
+    first = open_request(emu.port, "POST", STREAM, {"prompt": "A", "max_length": 40,
                                                      "genkey": "A"})
     assert wait_for(lambda: emu.generation("A") is not None)
     second = open_request(emu.port, "POST", STREAM, {"prompt": "B", "max_length": 5,
@@ -70,7 +71,7 @@ def test_queued_stream_gets_no_bytes_until_it_owns_the_lock(start_emulator):
 def test_queue_limit(start_emulator, multiuser, waiters):
     emu = start_emulator(multiuser=multiuser, token_rate=100.0)
     running = open_request(emu.port, "POST", "/api/v1/generate",
-                           {"prompt": "run", "max_length": 40, "genkey": "RUN"})
+                           {"prompt": "run", "max_length": 1000, "genkey": "RUN"})
     assert wait_for(lambda: emu.generation("RUN") is not None)
     queued = []
     try:
@@ -81,6 +82,7 @@ def test_queue_limit(start_emulator, multiuser, waiters):
         assert get(emu.port, "/api/extra/perf").json()["queue"] == waiters
         extra = post(emu.port, "/api/v1/generate", {"prompt": "extra", "max_length": 1})
         assert extra.status == 503
+        post(emu.port, "/api/extra/abort", {"genkey": "RUN"})
         results = [read_response(s) for s in [running, *queued]]
     finally:
         for s in [running, *queued]:
@@ -104,12 +106,13 @@ def test_busy_check_comes_before_password(start_emulator):
     emu = start_emulator(multiuser=0, password="pw", token_rate=100.0)
     ok = {"Authorization": "Bearer pw"}
     first = open_request(emu.port, "POST", "/api/v1/generate",
-                         {"prompt": "a", "max_length": 20}, ok)
+                         {"prompt": "a", "max_length": 1000}, ok)
     try:
         assert wait_for(lambda: busy(emu))
         wrong = post(emu.port, "/api/v1/generate", {"prompt": "b"},
                      {"Authorization": "Bearer nope"})
         assert wrong.status == 503  # not 401: the lock is checked first
+        post(emu.port, "/api/extra/abort", {}, ok)
         read_response(first)
     finally:
         first.close()

@@ -165,7 +165,7 @@ def test_401_headers_match_capture(start_emulator):
 
 def test_503_headers_match_capture(start_emulator):
     emu = start_emulator(multiuser=0, token_rate=50.0)
-    first = open_request(emu.port, "POST", "/api/v1/generate", {"prompt": "a", "max_length": 10})
+    first = open_request(emu.port, "POST", "/api/v1/generate", {"prompt": "a", "max_length": 1000})
     try:
         assert wait_for(lambda: not emu.is_idle)
         r = post(emu.port, "/api/v1/generate", {"prompt": "b", "max_length": 3})
@@ -178,6 +178,7 @@ def test_503_headers_match_capture(start_emulator):
         if captured is not None:
             assert captured[0] == r.status_line
             assert [h for h in captured[1] if h[0] != "Date"] == expected
+        post(emu.port, "/api/extra/abort", {})
         read_response(first)
     finally:
         first.close()

@@ -37,7 +37,7 @@ def test_records_and_accessors(start_emulator):
     emu = start_emulator(token_rate=100.0)
     assert emu.last_generation is None and emu.generation("x") is None and emu.is_idle
     sock = open_request(emu.port, "POST", "/api/extra/generate/stream",
-                        {"prompt": "rec", "max_length": 20, "genkey": "R1",
+                        {"prompt": "rec", "max_length": 40, "genkey": "R1",
                          "stop_sequence": ["zzz"], "trim_stop": True})
     try:
         assert wait_for(lambda: emu.generation("R1") is not None
@@ -49,9 +49,9 @@ def test_records_and_accessors(start_emulator):
     assert emu.wait_idle(5.0)
     rec = emu.last_generation
     assert isinstance(rec, GenerationRecord) and rec is emu.generation("R1")
-    assert (rec.genkey, rec.prompt, rec.endpoint, rec.max_length) == ("R1", "rec", "stream", 20)
+    assert (rec.genkey, rec.prompt, rec.endpoint, rec.max_length) == ("R1", "rec", "stream", 40)
     assert rec.stop_sequence == ["zzz"] and rec.trim_stop
-    assert rec.tokens == emu.expected_tokens("rec", 20) and rec.finish_reason == "length"
+    assert rec.tokens == emu.expected_tokens("rec", 40) and rec.finish_reason == "length"
     assert rec.state == "done" and rec.aborted_by is None and rec.error is None
     assert rec.queued_at <= rec.started_at <= rec.ended_at
     assert rec.streamed_text == rec.text == rec.trimmed_text
@@ -61,6 +61,7 @@ def test_stop_closes_open_streams_and_joins(start_emulator):
     emu = start_emulator(token_rate=20.0)
     sock = open_request(emu.port, "POST", "/api/extra/generate/stream",
                         {"prompt": "long", "max_length": 500, "genkey": "L"})
+    assert wait_for(lambda: emu.generation("L") is not None)
     queued = open_request(emu.port, "POST", "/api/v1/generate", {"prompt": "q"})
     try:
         read_response(sock, until=b"data: ")
