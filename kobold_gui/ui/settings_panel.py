@@ -104,6 +104,8 @@ class FieldEditor:
     def __init__(self, field: Field) -> None:
         self.field = field
         self._raw: Any = _NO_RAW
+        #: the range a number box offers (the server may lower the context size's)
+        self.limits = _field_range(field)
         self.widget: QWidget = self._make()
         self.widget.setObjectName(f"field_{field.name}")
         #: help text; the tooltip adds the current problem, if any
@@ -143,7 +145,34 @@ class FieldEditor:
         return field_problem(self.field.name, self.get())
 
 
+def _tighten(editor: FieldEditor) -> None:
+    """Back to the field's own range once the value shown fits it again."""
+    w: QSpinBox | QDoubleSpinBox = editor.widget  # type: ignore[assignment]
+    low, high = editor.limits
+    if low <= w.value() <= high and (w.minimum(), w.maximum()) != (low, high):
+        with QSignalBlocker(w):
+            w.setRange(low, high)  # type: ignore[arg-type]
+
+
+def _field_range(field: Field) -> tuple[float, float]:
+    return (field.minimum if field.minimum is not None else -2**31 + 1,
+            field.maximum if field.maximum is not None else 2**31 - 1)
+
+
+def _show_number(editor: FieldEditor, value: float) -> None:
+    """Show `value` as it is: a value outside the field's range widens the box's range (the
+    problem is reported next to it) instead of being clamped out of sight."""
+    w: QSpinBox | QDoubleSpinBox = editor.widget  # type: ignore[assignment]
+    low, high = editor.limits
+    w.setRange(min(low, value), max(high, value))  # type: ignore[arg-type]
+    w.setValue(value)  # type: ignore[arg-type]
+
+
 class IntEditor(FieldEditor):
+    def user_edited(self) -> None:
+        super().user_edited()
+        _tighten(self)
+
     def _make(self) -> QWidget:
         w = SpinBox()
         w.setRange(int(self.field.minimum if self.field.minimum is not None else -2**31 + 1),
@@ -158,12 +187,9 @@ class IntEditor(FieldEditor):
         return self.widget.value()  # type: ignore[attr-defined]
 
     def _write(self, value: Any) -> bool:
-        w: QSpinBox = self.widget  # type: ignore[assignment]
         if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
             return False
-        if not w.minimum() <= value <= w.maximum():
-            return False
-        w.setValue(int(value))
+        _show_number(self, int(value))
         return True
 
     def on_change(self, callback: Callable[[], None]) -> None:
@@ -171,6 +197,10 @@ class IntEditor(FieldEditor):
 
 
 class FloatEditor(FieldEditor):
+    def user_edited(self) -> None:
+        super().user_edited()
+        _tighten(self)
+
     def _make(self) -> QWidget:
         w = DoubleSpinBox()
         step = self.field.step or 0.01
@@ -190,12 +220,11 @@ class FloatEditor(FieldEditor):
         w: QDoubleSpinBox = self.widget  # type: ignore[assignment]
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
-        if not math.isfinite(value) or not w.minimum() <= value <= w.maximum():
+        if not math.isfinite(value) or abs(value) > 1e12:
             return False
-        if round(value, w.decimals()) != value:
-            return False  # the spin box would round it; keep the exact value instead
-        w.setValue(float(value))
-        return True
+        _show_number(self, float(value))
+        # The spin box rounds to its decimals; then keep the exact value it was given.
+        return round(value, w.decimals()) == value
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self.widget.valueChanged.connect(lambda _v: callback())  # type: ignore[attr-defined]
@@ -238,6 +267,8 @@ class _TextEditor(FieldEditor):
             w.setClearButtonEnabled(False)
         if self.field.default is None:
             w.setPlaceholderText(UNSET_PLACEHOLDER)  # type: ignore[attr-defined]
+        elif self.field.kind == "str_list":
+            w.setPlaceholderText("one per line; \\n stands for a new line")  # type: ignore
         self._text_widget = w
         self._set_text(self.to_text(self.field.default))
         return w
@@ -497,22 +528,17 @@ class SettingsPanel(QWidget):
         error = QLabel()
         error.setObjectName("fieldError")
         error.setWordWrap(True)
-        error.hide()
         self.editors[f.name] = editor
         self.labels[f.name] = label
         self.error_labels[f.name] = error
-        # The error line sits under the editor and takes no room while hidden.
-        cell = QWidget()
-        box = QVBoxLayout(cell)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(2)
-        box.addWidget(editor.widget)
-        box.addWidget(error)
         if isinstance(editor.widget, QPlainTextEdit):
             section.form.addRow(label)
-            section.form.addRow(cell)
+            section.form.addRow(editor.widget)
         else:
-            section.form.addRow(label, cell)
+            section.form.addRow(label, editor.widget)
+        # The problem, in words, on a full-width row under the field; hidden rows take no room.
+        section.form.addRow(error)
+        section.form.setRowVisible(error, False)
         editor.on_change(lambda name=f.name: self._edited(name))
 
     # ------------------------------------------------------------------ public API
@@ -544,10 +570,12 @@ class SettingsPanel(QWidget):
         spin: QSpinBox = editor.widget  # type: ignore[assignment]
         self._context_limit = limit if limit and limit > 0 else None
         if self._context_limit is None:
-            spin.setMaximum(int(f.maximum or 999999))
+            editor.limits = _field_range(f)
+            spin.setMaximum(int(editor.limits[1]))
             editor.tooltip = f.help
         else:
             top = max(int(f.minimum or 1), min(int(f.maximum or limit), self._context_limit))
+            editor.limits = (editor.limits[0], top)
             with QSignalBlocker(spin):
                 spin.setMaximum(top)
             editor.tooltip = (f"{f.help}\nThe connected server has {self._context_limit} "
@@ -594,7 +622,7 @@ class SettingsPanel(QWidget):
             w.style().polish(w)
         label = self.error_labels[name]
         label.setText(problem or "")
-        label.setVisible(invalid)
+        self.section_of(name).form.setRowVisible(label, invalid)
         w.setToolTip(editor.tooltip + (f"\n\n⚠ {problem}" if problem else ""))
         if invalid:
             self.section_of(name).set_expanded(True)

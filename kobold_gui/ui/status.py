@@ -110,6 +110,9 @@ class StatusBar(QStatusBar):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Long messages are cut, not allowed to widen the window; the tooltip has all of it.
         self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.countdown = QLabel(self)
+        self.countdown.setObjectName("retryCountdown")
+        self.countdown.hide()
         self.reconnect_button = QToolButton(self)
         self.reconnect_button.setObjectName("reconnectButton")
         self.reconnect_button.setText("Reconnect now")
@@ -124,6 +127,7 @@ class StatusBar(QStatusBar):
         self.speed.setObjectName("speedLabel")
         self.addWidget(self.indicator)
         self.addWidget(self.message, 1)
+        self.addWidget(self.countdown)
         self.addWidget(self.reconnect_button)
         for w in (self.model, self.context, self.speed):
             self.addPermanentWidget(w)
@@ -173,19 +177,24 @@ class StatusBar(QStatusBar):
         self._render()
 
     def _render(self) -> None:
-        text = self._text
-        if self._retry_deadline is not None:
-            left = self._retry_deadline - time.monotonic()
-            when = f"in {left:.0f} s" if left >= 0.5 else "now"
-            text = f"{text} — {self._retry_note.format(when=when)}" if text else \
-                self._retry_note.format(when=when)
-            if left < 0.5:
-                self._retry_timer.stop()
-        self.message.setText(text)
-        self.message.setToolTip(text)
+        self.message.setText(self._text)
+        self.message.setToolTip(self._text)
+        if self._retry_deadline is None:
+            self.countdown.hide()
+            return
+        left = self._retry_deadline - time.monotonic()
+        when = f"in {left:.0f} s" if left >= 0.5 else "now"
+        if left < 0.5:
+            self._retry_timer.stop()
+        self.countdown.setText(self._retry_note.format(when=when))
+        self.countdown.show()
 
     def message_text(self) -> str:
-        return self.message.text()
+        """What the status bar says: the message, then the retry countdown if one runs."""
+        parts = [self._text] if self._text else []
+        if self._retry_deadline is not None:
+            parts.append(self.countdown.text())
+        return " — ".join(parts)
 
     # ------------------------------------------------------------------ retry countdown
     def show_retry(self, event: Retrying, during_generation: bool) -> None:
@@ -207,6 +216,7 @@ class StatusBar(QStatusBar):
     def _end_retry(self) -> None:
         self._retry_timer.stop()
         self._retry_deadline = None
+        self.countdown.hide()
         self.reconnect_button.hide()
 
     def retry_pending(self) -> bool:

@@ -143,6 +143,9 @@ QStatusBar#statusBar QLabel {{ padding: 3px 8px; }}
 QLabel#stateWord {{ font-weight: 600; padding: 3px 0; }}
 QLabel#statusMessage {{ color: {_hex(muted)}; }}
 QLabel#statusMessage[error="true"] {{ color: {DANGER}; }}
+QLabel#retryCountdown {{ color: {_hex(text)}; font-weight: 600; }}
+QToolButton#reconnectButton {{ color: {ACCENT}; font-weight: 600; border: none; padding: 2px 6px; }}
+QToolButton#reconnectButton:hover {{ text-decoration: underline; }}
 QLabel#modelLabel {{ font-weight: 600; }}
 QLabel#contextLabel, QLabel#speedLabel {{
     color: {_hex(muted)}; border-left: 1px solid {_hex(border)};

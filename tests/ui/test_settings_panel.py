@@ -151,6 +151,8 @@ def test_out_of_range_values_are_kept_and_flagged_not_clamped(panel: SettingsPan
     panel.set_values({"temperature": 7.5, "top_k": -3, "trim_stop": "yes", "rep_pen": 1.2345})
     values = panel.values()
     assert values["temperature"] == 7.5 and values["top_k"] == -3
+    temperature = panel.widget_for("temperature")
+    assert temperature.value() == 7.5  # shown as it is, not clamped out of sight
     assert values["trim_stop"] == "yes"
     assert values["rep_pen"] == 1.2345  # more decimals than the box shows: kept exactly
     problems = panel.problems()
@@ -160,9 +162,10 @@ def test_out_of_range_values_are_kept_and_flagged_not_clamped(panel: SettingsPan
     assert panel.sections["Stopping"].expanded  # the problem is shown, not hidden in a fold
     with pytest.raises(InvalidSettings):
         settings.validate(values)
-    panel.widget_for("temperature").setValue(0.8)  # the user fixes it
+    temperature.setValue(0.8)  # the user fixes it
     assert panel.values()["temperature"] == 0.8
     assert "temperature" not in panel.problems()
+    assert temperature.maximum() == 5.0  # and the box offers the field's range again
 
 
 def test_context_limit_follows_the_server(panel: SettingsPanel) -> None:
