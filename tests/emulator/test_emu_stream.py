@@ -249,3 +249,63 @@ def test_deferred_abort_of_a_queued_stream_replays_previous_text(start_emulator)
     assert events[-1]["finish_reason"] == "length"
     rec = emu.generation("Q")
     assert rec.deferred_abort and rec.aborted_by == "abort" and rec.tokens == []
+
+
+class _ScriptedView:
+    """A token buffer that reveals one scripted chunk per poll (to test the hold-back)."""
+
+    def __init__(self, polls: list[list[str]], stop_reason: int = 0) -> None:
+        self._polls = polls
+        self._poll = -1
+        self._tokens: list[str] = []
+        self.stop_reason = stop_reason
+        self.finished = self  # is_set() below is called once at the start of every poll
+
+    def is_set(self) -> bool:
+        self._poll += 1
+        if self._poll < len(self._polls):
+            self._tokens.extend(self._polls[self._poll])
+        return self._poll >= len(self._polls) - 1
+
+    def tokens_from(self, index: int) -> list[str]:
+        return self._tokens[index:]
+
+
+def _run_poll_loop(polls, stops, trim_stop, stop_reason=0):
+    from kobold_gui.emulator import EmulatorConfig, GenerationRecord
+    from kobold_gui.emulator.engine import Engine
+    from kobold_gui.emulator.params import GenParams
+    from kobold_gui.emulator.streaming import _poll_loop
+
+    engine = Engine(EmulatorConfig(poll_interval=0), lambda rec: None)
+    writes: list[bytes] = []
+    record = GenerationRecord(genkey="", prompt="", endpoint="stream")
+    params = GenParams(stop_sequence=stops, trim_stop=trim_stop)
+    _poll_loop(engine, _ScriptedView(polls, stop_reason), params,
+               SseWriter(writes.append, Faults()), record, lambda n: None)
+    events = [json.loads(w[len(b"data: "):]) for w in writes if w.startswith(b"data: ")]
+    return [(e["token"], e["finish_reason"]) for e in events]
+
+
+def test_hold_back_leaks_a_stop_that_starts_with_whitespace():
+    # §5.5/§5.10: tokens "Hi", " there", "\n", "You", ":" with stop "\nYou:" and trim_stop.
+    polls = [["Hi"], [" there"], ["\n"], ["You"], [":"]]
+    assert _run_poll_loop(polls, ["\nYou:"], True) == [
+        ("Hi", "null"), (" there", "null"), ("\n", "null"), ("You:", "length")]
+    # Without trim_stop the stop text is streamed like any other text.
+    assert _run_poll_loop(polls, ["\nYou:"], False) == [
+        ("Hi", "null"), (" there", "null"), ("\n", "null"), ("You", "null"), (":", "length")]
+
+
+def test_hold_back_trims_a_stop_split_over_chunks():
+    polls = [[" big"], [" dark"], [" forest"], [" went"]]
+    assert _run_poll_loop(polls, ["dark forest"], True) == [(" big", "null"), (" ", "length")]
+    # false positive: " dark" is held until the next chunk shows it was harmless
+    polls = [[" dark"], [" night"], [" came"], []]
+    assert _run_poll_loop(polls, ["dark forest"], True) == [
+        (" dark night", "null"), (" came", "null"), ("", "length")]
+
+
+def test_eos_pending_text_goes_out_before_the_stop_event():
+    assert _run_poll_loop([["A"], [" b", " c"]], [], False, stop_reason=1) == [
+        ("A", "null"), (" b c", "null"), ("", "stop")]
