@@ -8,6 +8,7 @@ without entering `app.exec()`, so asyncio tasks advance whenever Qt processes ev
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -84,6 +85,8 @@ def qloop(qapp):  # type: ignore[no-untyped-def]
         sys.set_asyncgen_hooks(*old_hooks)
         loop.close()
         asyncio.set_event_loop(None)
+        # Free qasync's timer objects here, on the main thread, not later on a server thread.
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

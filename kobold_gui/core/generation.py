@@ -420,7 +420,8 @@ class Generation:
     # ------------------------------------------------------------------ stop
     async def _abort_then_close(self, req: _Request) -> None:
         try:
-            await asyncio.wait_for(self.client.abort(req.genkey), timeout=self.config.stop_grace)
+            async with asyncio.timeout(self.config.stop_grace):
+                await self.client.abort(req.genkey)
         except (E.KoboldError, TimeoutError) as err:
             log.info("abort of %s failed (%s); closing the stream instead", req.genkey, err)
             self._close_reader()
@@ -441,7 +442,8 @@ class Generation:
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless Stop is pressed; True if it was."""
         try:
-            await asyncio.wait_for(self._stop_event.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: it can swallow a cancel (3.11)
+                await self._stop_event.wait()
         except TimeoutError:
             return False
         return True

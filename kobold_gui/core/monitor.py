@@ -51,10 +51,16 @@ class ConnectionMonitor:
             self._task = asyncio.ensure_future(self._loop())
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the cancel was meant for our caller, not only for the monitor
 
     def reconnect_now(self) -> None:
         """Skip the current wait (the user asked, or a generation just failed to connect)."""
@@ -131,5 +137,8 @@ class ConnectionMonitor:
         self._set(ConnectionState.OFFLINE, err.message)
 
     async def _wait(self, seconds: float | None) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives in the
+        # same loop pass as the wake-up, and aclose() would then wait forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
