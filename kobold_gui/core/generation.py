@@ -285,6 +285,8 @@ class Generation:
                 async for event in events:
                     req.last_event_at = time.monotonic()
                     req.stream_raw += event.token
+                    if req.polling and len(req.stream_raw) >= len(req.raw):
+                        req.polling = False  # the stream caught up: stop polling check
                     if len(req.stream_raw) > len(req.raw):
                         if not req.polling:
                             self._set_state(ConnectionState.STREAMING)
