@@ -6,7 +6,7 @@ KoboldClient. A 5 ms heartbeat timer measures how long the event loop is blocked
 gap is what a user feels as a frozen window; CPU time of the GUI process is the other cost.
 Prints both modes and their ratio.
 
-Run: .venv/bin/python bench/bench_stream_to_view.py [--tokens 20000]
+Run: .venv/bin/python bench/bench_stream_to_view.py [--tokens 16000]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ async def run_once(url: str, view: OutputView, tokens: int, batched: bool) -> di
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--tokens", type=int, default=20000)
+    p.add_argument("--tokens", type=int, default=16000)
     p.add_argument("--rate", type=float, default=5000.0, help="emulator tokens per second")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()

@@ -66,6 +66,25 @@ class TerminalFace:
         self.err = err
         self.verbose = verbose
         self.quiet = quiet
+        self._countdown: asyncio.Task[None] | None = None
+
+    def _start_countdown(self, event: Retrying) -> None:
+        """On a terminal, a live countdown on one line until the retry starts."""
+        if self._countdown is not None:
+            self._countdown.cancel()
+        self._countdown = asyncio.ensure_future(self._count_down(event))
+
+    async def _count_down(self, event: Retrying) -> None:
+        deadline = asyncio.get_running_loop().time() + event.delay
+        try:
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                self.err.write(f"\rkobold-stream: retry {event.attempt}/{event.max_attempts} "
+                               f"in {left:4.1f} s ")
+                self.err.flush()
+                await asyncio.sleep(min(0.2, left))
+        finally:
+            self.err.write("\r\033[K")
+            self.err.flush()
 
     def status(self, line: str, always: bool = False) -> None:
         if always or not self.quiet:
@@ -83,6 +102,8 @@ class TerminalFace:
         elif isinstance(event, Retrying):
             self.status(f"{event.reason.message}; retry {event.attempt}/{event.max_attempts} "
                         f"in {event.delay:.1f} s")
+            if not self.quiet and self.err.isatty():
+                self._start_countdown(event)
         elif isinstance(event, Failed):
             self.status(f"error: {event.error.message}", always=True)
         elif isinstance(event, Finished) and self.verbose:

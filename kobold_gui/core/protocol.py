@@ -182,10 +182,9 @@ class KoboldClient:
                 return E.AuthenticationFailed("The server rejected the password", **ctx)
             return E.AuthenticationFailed("The server needs a password", **ctx)
         if status == 503:
-            return E.ServerBusy(
-                "The server is busy with another generation" + (f" ({msg})" if msg else ""),
-                **ctx,
-            )
+            # Newer servers also answer 503 for rate limits: show their words when they differ.
+            extra = f" ({msg})" if msg and "busy" not in msg.lower() else ""
+            return E.ServerBusy("The server is busy with another generation" + extra, **ctx)
         if status == 404:
             return E.EndpointMissing(f"This server has no {path} endpoint", **ctx)
         if kind == "bad_input" or 400 <= status < 500:

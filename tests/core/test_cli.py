@@ -75,3 +75,30 @@ def test_ctrl_c_aborts_on_the_server_and_keeps_the_text(make_emulator):
     rec = emu.last_generation
     assert rec.aborted_by == "abort"
     assert out.decode() == rec.text and len(rec.tokens) < 500
+
+
+def test_a_dropped_stream_still_gives_the_complete_text(make_emulator):
+    from kobold_gui.emulator import Faults
+
+    emu = make_emulator(token_rate=100.0)
+    emu.faults = Faults(drop_after_events=3)
+    r = kobold_stream("--url", emu.url, "--max-length", "30", "Drop me")
+    assert r.returncode == 0, r.stderr
+    records = emu.generations
+    assert len(records) > 1
+    assert r.stdout.decode() == "".join(rec.text for rec in records)
+    assert records[-1].text == emu.expected_text(records[-1].prompt, records[-1].max_length)
+    assert sum(len(rec.tokens) for rec in records) == 30
+    assert b"recovered" in r.stderr
+
+
+def test_busy_server_retries_are_reported_on_stderr(make_emulator):
+    from kobold_gui.emulator import Faults
+
+    emu = make_emulator()
+    emu.faults = Faults(busy_first=2)
+    r = kobold_stream("--url", emu.url, "--max-length", "10", "--retry-max-delay", "0.3", "p")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == emu.expected_text("p", 10)
+    assert r.stderr.count(b"is busy") == 2
+    assert b"retry 1/5" in r.stderr and b"retry 2/5" in r.stderr
