@@ -26,6 +26,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--demo", action="store_true",
                    help="start a built-in emulated KoboldCPP server and connect to it")
     p.add_argument("--log-level", default="INFO", help="log level for the log file")
+    p.add_argument("--retries", type=int, default=8, metavar="N",
+                   help="retry a busy or unreachable server up to N times per generation")
+    p.add_argument("--retry-max-delay", type=float, default=30.0, metavar="S",
+                   help="longest wait between retries, seconds (default 30)")
+    p.add_argument("--stall-after", type=float, default=5.0, metavar="S",
+                   help="seconds of silence before asking the server what it is doing")
     # End-to-end check for tests and packagers: connect, generate once through the window,
     # print the length of the text, exit 0 (non-zero on failure or timeout).
     p.add_argument("--self-test", action="store_true", help=argparse.SUPPRESS)
@@ -63,7 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         url = emulator.url
     password = args.password or os.environ.get("KOBOLD_PASSWORD") or None
 
-    controller = Controller(url, password)
+    from .core.generation import ResilienceConfig
+    from .core.retry import RetryPolicy
+
+    config = ResilienceConfig(
+        retry=RetryPolicy(max_attempts=max(0, args.retries),
+                          max_delay=max(0.1, args.retry_max_delay)),
+        stall_after=max(0.5, args.stall_after),
+    )
+    controller = Controller(url, password, config=config)
     window = MainWindow(controller)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
