@@ -67,6 +67,8 @@ class TerminalFace:
         self.verbose = verbose
         self.quiet = quiet
         self._countdown: asyncio.Task[None] | None = None
+        self.generation: Generation | None = None
+        self.reader_gone = False
 
     def _start_countdown(self, event: Retrying) -> None:
         """On a terminal, a live countdown on one line until the retry starts."""
@@ -92,8 +94,17 @@ class TerminalFace:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Tokens | Recovered):
-            self.out.write(event.text.encode("utf-8"))
-            self.out.flush()
+            if self.reader_gone:
+                return
+            try:
+                self.out.write(event.text.encode("utf-8"))
+                self.out.flush()
+            except BrokenPipeError:
+                # The reader went away (`| head`): stop the server's work, exit quietly.
+                self.reader_gone = True
+                if self.generation is not None:
+                    self.generation.stop()
+                return
             if isinstance(event, Recovered):
                 self.status(f"recovered {len(event.text)} characters from the server")
         elif isinstance(event, StateChanged):
@@ -137,6 +148,7 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
             recover=not args.no_recover,
         )
         generation = Generation(client, prompt, values, face, config=config)
+        face.generation = generation
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(generation.run())
         interrupts = 0
@@ -161,6 +173,8 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
                 loop.remove_signal_handler(signal.SIGINT)
         if isinstance(outcome, Failed):
             return outcome.error.exit_code
+        if face.reader_gone:
+            return 0
         return EXIT_INTERRUPTED if outcome.stopped else 0
     except E.KoboldError as err:
         face.status(f"error: {err.message}", always=True)
@@ -175,9 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     face = TerminalFace(sys.stdout.buffer, sys.stderr, args.verbose, args.quiet)
     try:
-        return asyncio.run(run(args, face, prompt))
+        code = asyncio.run(run(args, face, prompt))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    if face.reader_gone:
+        # Python would complain when flushing the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 if __name__ == "__main__":

@@ -102,3 +102,15 @@ def test_busy_server_retries_are_reported_on_stderr(make_emulator):
     assert r.stdout.decode() == emu.expected_text("p", 10)
     assert r.stderr.count(b"is busy") == 2
     assert b"retry 1/5" in r.stderr and b"retry 2/5" in r.stderr
+
+
+def test_closed_pipe_stops_the_generation_quietly(make_emulator):
+    emu = make_emulator(token_rate=100.0)
+    cmd = (f"{sys.executable} -m kobold_gui.cli --url {emu.url} --max-length 400 story"
+           " | head -c 20")
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == 20 and b"Traceback" not in r.stderr
+    assert emu.wait_idle(5.0)
+    assert emu.last_generation.aborted_by in ("abort", "disconnect")
+    assert len(emu.last_generation.tokens) < 400
