@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from kobold_gui.emulator import Emulator, EmulatorConfig
+from kobold_gui.emulator import Emulator
 
 #: Fast but realistic defaults: stream timing scaled down so the suite stays quick.
 FAST = {
@@ -21,19 +21,9 @@ FAST = {
 
 
 @pytest.fixture
-def start_emulator() -> Iterator[Callable[..., Emulator]]:
+def start_emulator(make_emulator: Callable[..., Emulator]) -> Callable[..., Emulator]:
     """Factory: ``start_emulator(token_rate=..., ...)`` -> started Emulator, stopped after."""
-    started: list[Emulator] = []
-
-    def factory(**overrides: object) -> Emulator:
-        config = EmulatorConfig(**{**FAST, **overrides})  # type: ignore[arg-type]
-        emu = Emulator(config).start()
-        started.append(emu)
-        return emu
-
-    yield factory
-    for emu in started:
-        emu.stop()
+    return lambda **overrides: make_emulator(**{**FAST, **overrides})
 
 
 @pytest.fixture
