@@ -221,3 +221,27 @@ async def test_tokencount_and_perf(emulator):
     finally:
         await client.aclose()
     await asyncio.sleep(0)
+
+
+async def test_newer_servers_json_null_finish_reason(make_emulator):
+    emu = make_emulator(json_null_finish=True)
+    client = KoboldClient(emu.url)
+    try:
+        text, reason = await stream_text(
+            client, {"prompt": "New server", "max_length": 30, "genkey": new_genkey()})
+    finally:
+        await client.aclose()
+    assert text == emu.expected_text("New server", 30)
+    assert reason == "length"
+
+
+async def test_final_event_text_is_kept_and_eos_reports_stop(make_emulator):
+    emu = make_emulator(eos_chance=0.2, token_rate=0)
+    client = KoboldClient(emu.url)
+    try:
+        text, reason = await stream_text(
+            client, {"prompt": "Short", "max_length": 200, "genkey": new_genkey()})
+    finally:
+        await client.aclose()
+    assert text == emu.expected_text("Short", 200)
+    assert reason == emu.expected_finish_reason("Short", 200) == "stop"
