@@ -136,6 +136,9 @@ class StatusBar(QStatusBar):
         self._error = False
         self._retry_deadline: float | None = None
         self._retry_note = ""
+        #: during a generation: the retry's reason shown as the message, and what it replaced
+        self._retry_reason: str | None = None
+        self._before_retry: tuple[str, bool] = ("", False)
         self._retry_timer = QTimer(self)
         self._retry_timer.setInterval(250)
         self._retry_timer.timeout.connect(self._render)
@@ -145,7 +148,11 @@ class StatusBar(QStatusBar):
     # ------------------------------------------------------------------ state and messages
     def set_state(self, state: ConnectionState, detail: str = "") -> None:
         if state not in (S.OFFLINE, S.RETRYING, S.CONNECTING):
+            reason = self._retry_reason
             self._end_retry()
+            if reason is not None and self._text == reason:
+                # The retry went through: its reason ("busy", "cannot reach") is over.
+                self._show(*self._before_retry)
         error = state is S.OFFLINE and bool(self.last_error)
         self.indicator.set_state(state, detail or (self.last_error if error else ""), error)
 
@@ -203,6 +210,9 @@ class StatusBar(QStatusBar):
                    else f"attempt {event.attempt}")
         if during_generation:
             self._retry_note = f"retrying {{when}} ({attempt}; Esc cancels)"
+            if self._retry_reason is None:
+                self._before_retry = (self._text, self._error)
+            self._retry_reason = event.reason.message
             self._show(event.reason.message, error=False)
         else:
             self._retry_note = f"reconnecting {{when}} ({attempt})"
@@ -216,6 +226,7 @@ class StatusBar(QStatusBar):
     def _end_retry(self) -> None:
         self._retry_timer.stop()
         self._retry_deadline = None
+        self._retry_reason = None
         self.countdown.hide()
         self.reconnect_button.hide()
 

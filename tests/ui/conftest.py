@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from kobold_gui.core.generation import ResilienceConfig
 from kobold_gui.core.protocol import DEFAULT_URL
 from kobold_gui.ui.controller import Controller
 from kobold_gui.ui.main_window import MainWindow
@@ -36,12 +37,18 @@ def _collect_qt_garbage_here() -> Iterator[None]:
 
 @pytest.fixture
 def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
-    """Factory: make_window(url=None, password=None, connect=True) -> a shown MainWindow."""
+    """Factory: make_window(url=None, password=None, connect=True) -> a shown MainWindow.
+
+    `config` (e.g. short stall and retry delays) and `health_interval` (seconds between the
+    idle health checks) go to the Controller; None keeps its defaults.
+    """
     windows: list[MainWindow] = []
 
     def factory(url: str | None = None, password: str | None = None,
-                connect: bool = True) -> MainWindow:
-        controller = Controller(url or DEFAULT_URL, password)
+                connect: bool = True, *, config: ResilienceConfig | None = None,
+                health_interval: float | None = None) -> MainWindow:
+        controller = Controller(url or DEFAULT_URL, password, config=config,
+                                health_interval=health_interval)
         window = MainWindow(controller)
         qtbot.addWidget(window)
         window.show()
