@@ -423,8 +423,10 @@ def test_slow_prompt_shows_processing_not_an_error(  # type: ignore[no-untyped-d
     assert all("reading the prompt" in s.tooltip for s in processing)
     # Still "processing prompt" while the server stayed silent past `stall_after`.
     assert any(re.search(r"reading the prompt \(\d+ s\)", s.tooltip) for s in processing)
+    # Nothing false is claimed once the text flows: not stalled, not a buffering proxy.
     bad = {"retrying", "offline", "stalled", "recovering"}
     assert not bad & set(screen.words()), screen.words()
+    assert not any("proxy" in s.tooltip for s in screen.shown), screen.words()
     assert not screen.retries and not any(s.error for s in screen.shown)
     assert isinstance(outcome, Finished), outcome
     assert window.output.last_generated() == emu.expected_text(PROMPT, 10)
