@@ -82,6 +82,8 @@ class _Request:
         self.polling = False
         self.finish_reason: str | None = None
         self.sent = False
+        #: the server's completed-generation count when it was last seen idle before sending
+        self.gens_before: int | None = None
 
     @property
     def max_length(self) -> int:
@@ -239,6 +241,7 @@ class Generation:
             except (E.EndpointMissing, E.ProtocolError, E.NotKoboldServer):
                 return  # no perf endpoint: just send
             if perf.idle or time.monotonic() > deadline:
+                self._request.gens_before = perf.total_gens if perf.idle else None
                 return
             self._set_state(ConnectionState.QUEUED,
                             "waiting for the server to finish another generation"
@@ -326,38 +329,53 @@ class Generation:
     async def _watch(self, req: _Request, reader: asyncio.Task[None]) -> None:
         """Tell a queue, a long prompt, a buffering proxy and a dead stream apart."""
         cfg = self.config
-        idle_seen = 0
+        done_seen = 0  # probes in a row that found the server done with our request
+        ahead_seen = 0  # probes in a row that found `check` ahead of a silent stream
+        last_growth = time.monotonic()
         while not reader.done():
             silent = time.monotonic() - req.last_event_at
             if silent < cfg.stall_after and not req.polling:
                 await asyncio.sleep(min(cfg.stall_after - silent + 0.01, cfg.poll_interval))
                 continue
+            seen = req.last_event_at
             try:
-                text = await self.client.check(req.genkey)
                 perf = await self.client.perf()
+                text = await self.client.check(req.genkey)
             except E.KoboldError as err:
                 log.info("stall probe failed: %s", err)
                 await asyncio.sleep(cfg.poll_interval)
                 continue
+            if req.last_event_at != seen and not req.polling:
+                done_seen = ahead_seen = 0
+                continue  # the stream spoke while we asked: these answers are already stale
+            now = time.monotonic()
+            silent = now - req.last_event_at
             if len(text) > len(req.raw):
-                if req.headers and not req.polling:
+                done_seen = 0
+                ahead_seen += 1
+                last_growth = now
+                if req.headers and not req.polling and ahead_seen >= 2:
+                    # Twice ahead with no event in between: not a race, the stream is held back.
                     req.polling = True
                     log.warning("stream %s delivers nothing while the server generates: "
                                 "polling check (a buffering proxy?)", req.genkey)
-                self._set_state(ConnectionState.STREAMING,
-                                "the stream is held back (a buffering proxy?); polling the text")
+                if req.polling:
+                    self._set_state(ConnectionState.STREAMING, "the stream is held back "
+                                    "(a buffering proxy?); polling the text")
+                else:
+                    self._set_state(ConnectionState.STREAMING)
                 self._take(req, text)
-                idle_seen = 0
-            elif perf.idle:
-                idle_seen += 1
-                if idle_seen >= 2 and time.monotonic() - req.last_event_at >= cfg.stall_after:
+            elif self._server_done(req, perf, text):
+                ahead_seen = 0
+                done_seen += 1
+                if done_seen >= 2 and now - max(req.last_event_at, last_growth) >= cfg.stall_after:
                     self._cancel_reason = E.StreamInterrupted(
-                        "The server is idle but the stream never finished",
+                        "The server finished but the stream never ended",
                         url=self.client.url, genkey=req.genkey)
                     reader.cancel()
                     return
             else:
-                idle_seen = 0
+                done_seen = ahead_seen = 0
                 if not req.headers:
                     self._set_state(ConnectionState.QUEUED,
                                     f"waiting in the server's queue ({perf.queue} waiting)")
@@ -369,6 +387,16 @@ class Generation:
                                     f"no new text for {int(silent)} s; the server is busy")
             await asyncio.sleep(cfg.poll_interval)
 
+    @staticmethod
+    def _server_done(req: _Request, perf: Perf, check_text: str) -> bool:
+        """Is the server finished with `req`? Idle, or (with its text in hand) one more
+        completed generation than before we sent it, though a stuck writer still holds the lock.
+        """
+        if perf.idle:
+            return True
+        return bool(check_text) and req.gens_before is not None and (
+            perf.total_gens > req.gens_before)
+
     # ------------------------------------------------------------------ recovery
     async def _recover(self, req: _Request) -> None:
         """Take every character the server generated for `req` (via check) into the text."""
@@ -377,12 +405,13 @@ class Generation:
         deadline = time.monotonic() + max(10.0, self.config.stall_after * 2)
         while True:
             before = len(req.raw)
-            text = await self.client.check(req.genkey)
+            # perf first: if it says the server is done, the check that follows is complete.
             perf = await self.client.perf()
+            text = await self.client.check(req.genkey)
             self._take(req, text, recovered=True)
             if len(req.raw) > before:
                 deadline = time.monotonic() + max(10.0, self.config.stall_after * 2)
-            if perf.idle or time.monotonic() > deadline:
+            if self._server_done(req, perf, text) or time.monotonic() > deadline:
                 break
             if await self._sleep(self.config.poll_interval):
                 raise _Stopped("stopped")
@@ -399,7 +428,7 @@ class Generation:
     def _remaining(self, req: _Request) -> int:
         perf: Perf | None = getattr(req, "last_perf", None)
         check_text: str = getattr(req, "check_text", "")
-        if perf is not None and check_text and perf.idle:
+        if perf is not None and check_text and self._server_done(req, perf, check_text):
             generated = perf.last_token_count  # the server's last generation was ours
             if perf.stop_reason == 1:
                 return 0  # it ended on end-of-sequence: nothing more to generate
