@@ -207,3 +207,25 @@ async def test_stop_leaves_nothing_generating(make_emulator):
     assert emu.generations[0].aborted_by == "abort"
     assert second.text == emu.expected_text("next", 5)
     assert emu.wait_idle(2.0)
+
+
+async def test_stop_while_polling_a_server_that_cannot_stream(make_emulator):
+    emu = make_emulator(token_rate=40.0)
+    emu.faults = Faults(no_stream_endpoint=True)
+    client = KoboldClient(emu.url)
+    events: list = []
+    values = S.defaults() | {"max_length": 400}
+    try:
+        gen = Generation(client, PROMPT, values, events.append, config=FAST)
+        task = asyncio.ensure_future(gen.run())
+        while len(shown(events)) < 10:
+            await asyncio.sleep(0.01)
+        gen.stop()
+        outcome = await asyncio.wait_for(task, 10)
+    finally:
+        await client.aclose()
+    assert outcome.stopped and outcome.mode == "poll"
+    record = emu.generations[-1]
+    assert record.endpoint == "sync" and record.aborted_by == "abort"
+    assert outcome.text == record.text and len(record.tokens) < 400
+    assert emu.wait_idle(2.0)
