@@ -173,6 +173,10 @@ class Controller(QObject):
         self._task.add_done_callback(self._on_done)
         return True
 
+    def new_transcript(self) -> None:
+        """Start an empty session document (the window's Clear Output)."""
+        self.transcript = Transcript()
+
     def stop(self) -> None:
         """Stop the generation, or cancel its pending retry; the text so far is kept."""
         if self._generation is not None and self.busy:

@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
 
         self.clear_action = QAction("Clear Output", self)
         self.clear_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
-        self.clear_action.triggered.connect(self.output.clear_output)
+        self.clear_action.triggered.connect(self.clear_output)
 
         self.connect_action = QAction("Connect", self)
         self.connect_action.setToolTip("Connect to the server at this address")
@@ -312,6 +312,11 @@ class MainWindow(QMainWindow):
         self._mark_password(False)
         self.status.show_info(f"Connecting to {url}…")
         self.controller.connect_to(url, password)
+
+    def clear_output(self) -> None:
+        """Empty the view and start a new session document."""
+        self.output.clear_output()
+        self.controller.new_transcript()
 
     def reconnect_now(self) -> None:
         """Try the server again now instead of waiting for the next automatic attempt."""

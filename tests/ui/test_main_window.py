@@ -297,3 +297,13 @@ def test_shortcuts_work_from_anywhere_in_the_window(  # type: ignore[no-untyped-
         qtbot.keyClick(window.output, Qt.Key.Key_Escape)
     assert done.args[0].stopped
     assert len(emu.generations) == 1
+
+
+def test_clear_output_starts_a_new_session(window, qtbot):
+    window.editor.setPlainText("First")
+    assert window.generate()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=10_000)
+    assert window.controller.transcript.text.startswith("First")
+    window.clear_action.trigger()
+    assert window.output.plain_text() == ""
+    assert window.controller.transcript.text == ""
