@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from ground_truth import FRAMING_FAULTS, assert_chain_is_ground_truth
 
 from kobold_gui.core import settings as S
 from kobold_gui.core.events import (
@@ -54,28 +55,7 @@ def states(events) -> list[tuple[ConnectionState, str]]:
     return [(e.state, e.detail) for e in events if isinstance(e, StateChanged)]
 
 
-def assert_chain_is_ground_truth(emu, outcome, max_length):
-    """Each request continued exactly where the previous one's text ended; nothing lost."""
-    records = [r for r in emu.generations if r.prompt.startswith(PROMPT)]
-    so_far = ""
-    for rec in records:
-        assert rec.prompt == PROMPT + so_far
-        so_far += rec.text
-    last = records[-1]
-    assert last.aborted_by is None
-    assert last.text == emu.expected_text(last.prompt, last.max_length)
-    assert outcome.text == so_far
-    assert sum(len(r.tokens) for r in records) == max_length
-    return records
-
-
-@pytest.mark.parametrize("fault", [
-    Faults(garbage_events=True),
-    Faults(split_utf8=True),
-    Faults(crlf=True),
-    Faults(comments=True),
-    Faults(crlf=True, comments=True, garbage_events=True, split_utf8=True),
-], ids=["garbage", "split-utf8", "crlf", "comments", "all-framing"])
+@pytest.mark.parametrize("fault", FRAMING_FAULTS.values(), ids=FRAMING_FAULTS.keys())
 async def test_framing_faults_do_not_change_the_text(make_emulator, fault):
     emu = make_emulator()
     emu.faults = fault
@@ -93,7 +73,8 @@ async def test_dropped_stream_is_recovered_and_continued(make_emulator, fault):
     emu.faults = fault
     gen, outcome, events = await generate(emu, max_length=40)
     assert isinstance(outcome, Finished) and not outcome.stopped
-    records = assert_chain_is_ground_truth(emu, outcome, 40)
+    records = assert_chain_is_ground_truth(emu, outcome.text, PROMPT)
+    assert sum(len(r.tokens) for r in records) == 40  # continued for the remaining length
     assert len(records) > 1
     assert outcome.text == shown(events)
     # The server generated past the break; that text came back through check, marked.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from ground_truth import FRAMING_FAULTS, assert_chain_is_ground_truth
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextCursor
 
@@ -149,21 +150,6 @@ def assert_idle_again(window) -> None:  # type: ignore[no-untyped-def]
     assert not window.status.retry_pending() and not window.status.countdown.isVisible()
 
 
-def assert_chain_is_ground_truth(emu, shown: str, prompt: str = PROMPT):  # type: ignore[no-untyped-def]
-    """Each request continued exactly where the previous one's text ended; nothing lost."""
-    records = [r for r in emu.generations if r.prompt.startswith(prompt)]
-    assert records
-    so_far = ""
-    for rec in records:
-        assert rec.prompt == prompt + so_far
-        so_far += rec.text
-    last = records[-1]
-    assert last.aborted_by is None
-    assert last.text == emu.expected_text(last.prompt, last.max_length)
-    assert shown == so_far
-    return records
-
-
 def recovered_spans_in_view(view) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
     """(start, end) offsets in `view.plain_text()` of the characters in the recovered format."""
     mark = view.recovered_format.background().color()
@@ -194,13 +180,7 @@ def requests_log(caplog):  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------------------- framing
-@pytest.mark.parametrize("fault", [
-    Faults(garbage_events=True),
-    Faults(split_utf8=True),
-    Faults(crlf=True),
-    Faults(comments=True),
-    Faults(crlf=True, comments=True, garbage_events=True, split_utf8=True),
-], ids=["garbage", "split-utf8", "crlf", "comments", "all-framing"])
+@pytest.mark.parametrize("fault", FRAMING_FAULTS.values(), ids=FRAMING_FAULTS.keys())
 def test_framing_faults_do_not_change_the_text(  # type: ignore[no-untyped-def]
         qtbot, make_emulator, make_window, fault) -> None:
     emu = make_emulator(faults=fault)
@@ -236,7 +216,7 @@ def test_dropped_stream_is_recovered_marked_and_continued(  # type: ignore[no-un
 
     assert isinstance(outcome, Finished) and not outcome.stopped, outcome
     shown = window.output.last_generated()
-    records = assert_chain_is_ground_truth(emu, shown)
+    records = assert_chain_is_ground_truth(emu, shown, PROMPT)
     assert len(records) > 1, "the generation should have been continued by a new request"
     assert records[0].aborted_by == "disconnect"
     assert sum(len(r.tokens) for r in records) == 40
