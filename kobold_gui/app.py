@@ -70,13 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     password = args.password or os.environ.get("KOBOLD_PASSWORD") or None
 
     from .core.generation import ResilienceConfig
-    from .core.retry import RetryPolicy
 
-    config = ResilienceConfig(
-        retry=RetryPolicy(max_attempts=max(0, args.retries),
-                          max_delay=max(0.1, args.retry_max_delay)),
-        stall_after=max(0.5, args.stall_after),
-    )
+    config = ResilienceConfig.from_options(args.retries, args.retry_max_delay, args.stall_after)
     controller = Controller(url, password, config=config)
     window = MainWindow(controller)
     if args.demo:

@@ -24,7 +24,6 @@ from .core.events import Event, Failed, Finished, Recovered, Retrying, StateChan
 from .core.generation import Generation, ResilienceConfig
 from .core.logs import register_secret, setup_logging
 from .core.protocol import DEFAULT_URL, KoboldClient
-from .core.retry import RetryPolicy
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -142,11 +141,8 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
         face.status(f"error: {err.message}", always=True)
         return err.exit_code
     try:
-        config = ResilienceConfig(
-            retry=RetryPolicy(max_attempts=max(0, args.retries),
-                              max_delay=max(0.1, args.retry_max_delay)),
-            recover=not args.no_recover,
-        )
+        config = ResilienceConfig.from_options(args.retries, args.retry_max_delay,
+                                               recover=not args.no_recover)
         generation = Generation(client, prompt, values, face, config=config)
         face.generation = generation
         loop = asyncio.get_running_loop()

@@ -64,6 +64,15 @@ class ResilienceConfig:
     #: recover and continue after a broken stream (off: fail with the text so far)
     recover: bool = True
 
+    @classmethod
+    def from_options(cls, retries: int, retry_max_delay: float, stall_after: float = 5.0,
+                     recover: bool = True) -> ResilienceConfig:
+        """From command-line values, clamped to what makes sense (shared by both faces)."""
+        return cls(
+            retry=RetryPolicy(max_attempts=max(0, retries), max_delay=max(0.1, retry_max_delay)),
+            stall_after=max(0.5, stall_after), recover=recover,
+        )
+
 
 class _Stopped(E.KoboldError):
     """Internal: the user pressed Stop while something was being awaited."""
@@ -84,6 +93,9 @@ class _Request:
         self.sent = False
         #: the server's completed-generation count when it was last seen idle before sending
         self.gens_before: int | None = None
+        #: what the server said at the end of recovering this request (perf, check text)
+        self.recovered_perf: Perf | None = None
+        self.recovered_check = ""
 
     @property
     def max_length(self) -> int:
@@ -125,7 +137,7 @@ class Generation:
         self._cancel_reason: E.KoboldError | None = None
         self._stop_task: asyncio.Task[None] | None = None
         self._recovery_pending: _Request | None = None
-        self._state: ConnectionState | None = None
+        self._state: tuple[ConnectionState, str] | None = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -416,8 +428,8 @@ class Generation:
             if await self._sleep(self.config.poll_interval):
                 raise _Stopped("stopped")
         self._recovery_pending = None
-        req.last_perf = perf  # type: ignore[attr-defined]
-        req.check_text = text  # type: ignore[attr-defined]
+        req.recovered_perf = perf
+        req.recovered_check = text
 
     def _complete(self, req: _Request) -> bool:
         """Did the broken request already produce everything it was asked for?"""
@@ -426,8 +438,7 @@ class Generation:
         return self._remaining(req) <= 0
 
     def _remaining(self, req: _Request) -> int:
-        perf: Perf | None = getattr(req, "last_perf", None)
-        check_text: str = getattr(req, "check_text", "")
+        perf, check_text = req.recovered_perf, req.recovered_check
         if perf is not None and check_text and self._server_done(req, perf, check_text):
             generated = perf.last_token_count  # the server's last generation was ours
             if perf.stop_reason == 1:
@@ -510,7 +521,7 @@ class Generation:
     # ------------------------------------------------------------------ reporting
     def _set_state(self, state: ConnectionState, detail: str = "") -> None:
         if (state, detail) != self._state:
-            self._state = (state, detail)  # type: ignore[assignment]
+            self._state = (state, detail)
             self._emit(StateChanged(state, detail))
 
     def _log_failure(self, err: E.KoboldError, attempt: int) -> None:

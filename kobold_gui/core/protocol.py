@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
@@ -411,10 +412,13 @@ class EventStream:
         return StreamEvent(token, str(reason) if final else None)
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "connection refused"
-    if "name or service not known" in text.lower() or "nodename nor servname" in text.lower():
-        return "unknown host name"
-    return text
+def _reason(exc: BaseException) -> str:
+    """The root cause in a few words ("connection refused"), not anyio's generic wrapper."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host name"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__

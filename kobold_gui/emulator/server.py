@@ -235,6 +235,15 @@ class Emulator:
         engine = self._engine
         return engine.perf() if engine is not None else {}
 
+    def _expected(
+        self, prompt: str, max_length: int, stop_sequence: Sequence[str] | str | None,
+        memory: str, ban_eos: bool,
+    ) -> tuple[list[str], int]:
+        """(tokens, native stop reason) of a generation with these parameters."""
+        length = cap_max_length(max_length, self.config.context_length)
+        model = TextModel(self.config.seed, self.config.eos_chance)
+        return model.generate(memory + prompt, length, _stops(stop_sequence), ban_eos)
+
     def expected_tokens(
         self,
         prompt: str,
@@ -248,12 +257,7 @@ class Emulator:
         Applies the server's max_length cap and reads ``stop_sequence`` like the server
         (a bare string = its characters). EOS follows ``eos_chance`` deterministically.
         """
-        stops = normalize_stop_sequence(list(stop_sequence) if isinstance(
-            stop_sequence, tuple) else stop_sequence)
-        length = cap_max_length(max_length, self.config.context_length)
-        model = TextModel(self.config.seed, self.config.eos_chance)
-        tokens, _ = model.generate(memory + prompt, length, stops, ban_eos)
-        return tokens
+        return self._expected(prompt, max_length, stop_sequence, memory, ban_eos)[0]
 
     def expected_text(
         self,
@@ -266,11 +270,7 @@ class Emulator:
     ) -> str:
         """Joined ``expected_tokens``; cut at the first stop string when ``trim_stop``."""
         text = "".join(self.expected_tokens(prompt, max_length, stop_sequence, memory, ban_eos))
-        if trim_stop:
-            stops = normalize_stop_sequence(list(stop_sequence) if isinstance(
-                stop_sequence, tuple) else stop_sequence)
-            text = trim_at_stop(text, stops)
-        return text
+        return trim_at_stop(text, _stops(stop_sequence)) if trim_stop else text
 
     def expected_finish_reason(
         self,
@@ -281,9 +281,11 @@ class Emulator:
         ban_eos: bool = False,
     ) -> str:
         """"stop" if the generation will end on EOS, else "length"."""
-        stops = normalize_stop_sequence(list(stop_sequence) if isinstance(
-            stop_sequence, tuple) else stop_sequence)
-        length = cap_max_length(max_length, self.config.context_length)
-        model = TextModel(self.config.seed, self.config.eos_chance)
-        _, reason = model.generate(memory + prompt, length, stops, ban_eos)
+        _, reason = self._expected(prompt, max_length, stop_sequence, memory, ban_eos)
         return "stop" if reason == 1 else "length"
+
+
+def _stops(stop_sequence: Sequence[str] | str | None) -> list[str]:
+    """Read ``stop_sequence`` the way the server does (a bare string = its characters)."""
+    return normalize_stop_sequence(
+        list(stop_sequence) if isinstance(stop_sequence, tuple) else stop_sequence)
