@@ -24,6 +24,24 @@ class ConnectionState(Enum):
     STALLED = "stalled"
     RECOVERING = "recovering"
     RETRYING = "retrying"
+    #: something answers at the address, but it is not a KoboldCPP server: nothing is retried
+    INCOMPATIBLE = "not KoboldCPP"
+
+
+#: Why a generation ended (`Finished.finish_reason`), in the words both faces show.
+#: KoboldCPP's own `finish_reason` says "length" even for a stop sequence; its `/api/extra/perf`
+#: `stop_reason` tells them apart (0 = length, 1 = end of sequence, 2 = stop sequence).
+FINISH_WORDS: dict[str, str] = {
+    "length": "reached the length limit",
+    "eos": "the model ended it (end of sequence)",
+    "stop_sequence": "a stop sequence ended it",
+    "stop": "the model or a stop sequence ended it",  # the server could not tell which
+    "stopped": "stopped",
+}
+
+
+def finish_words(reason: str) -> str:
+    return FINISH_WORDS.get(reason, reason)
 
 
 @dataclass(frozen=True)

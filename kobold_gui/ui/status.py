@@ -36,6 +36,7 @@ STATE_COLORS: dict[ConnectionState, str] = {
     S.STALLED: "#f76707",
     S.RECOVERING: "#e8590c",
     S.RETRYING: "#f59f00",
+    S.INCOMPATIBLE: "#e03131",
 }
 ERROR_COLOR = "#e03131"
 
