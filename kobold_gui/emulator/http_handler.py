@@ -86,6 +86,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         log.debug("error while handling %s", client_address, exc_info=True)
 
 
+class EmulatorHTTPServer6(EmulatorHTTPServer):
+    """The same server on an IPv6 address (``--host ::1``)."""
+
+    address_family = socket.AF_INET6
+
+
 class KoboldHandler(BaseHTTPRequestHandler):
     """Serves one request per connection, like koboldcpp's ``ServerRequestHandler``."""
 
@@ -111,7 +117,7 @@ class KoboldHandler(BaseHTTPRequestHandler):
     def log_error(self, format: str, *args: object) -> None:  # noqa: A002
         log.debug("%s - %s", self.address_string(), format % args)
 
-    def end_headers(self, content_type: str | None = None) -> None:  # type: ignore[override]
+    def end_headers(self, content_type: str | None = None) -> None:
         """CORS + ``cache-control: no-store`` + content type, as the real server appends."""
         self.send_header("access-control-allow-origin", "*")
         self.send_header("access-control-allow-methods", "*")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from .config import EmulatorConfig, Faults
 from .engine import ABORT_RESTART, ABORT_SHUTDOWN, Engine, GenerationRecord
-from .http_handler import EmulatorHTTPServer
+from .http_handler import EmulatorHTTPServer, EmulatorHTTPServer6
 from .params import cap_max_length
 from .textgen import TextModel, normalize_stop_sequence, trim_at_stop
 
@@ -62,10 +62,7 @@ class Emulator:
 
     def _bind_and_serve(self, port: int) -> None:
         engine = Engine(self.config, self._add_record)
-        server_cls = EmulatorHTTPServer
-        if ":" in self.config.host:
-            server_cls = type("EmulatorHTTPServer6", (EmulatorHTTPServer,),
-                              {"address_family": socket.AF_INET6})
+        server_cls = EmulatorHTTPServer6 if ":" in self.config.host else EmulatorHTTPServer
         server = server_cls((self.config.host, port), self, engine)
         self._port = server.server_address[1]
         self._engine = engine
