@@ -1,5 +1,9 @@
 """Shared fixtures: the emulator on a free loopback port, and a qasync loop for widget tests.
 
+Every directory the app writes to (log, config, data, state, cache) points into one temporary
+folder for the whole run, set here before any test module is imported and inherited by the
+processes tests start: a test run never writes into the user's real home.
+
 Widget tests are plain (sync) pytest-qt tests: the `qloop` fixture marks a qasync loop as running
 without entering `app.exec()`, so asyncio tasks advance whenever Qt processes events
 (qtbot.waitUntil / waitSignal). See stack-notes §4 for why this shape is the stable one.
@@ -10,19 +14,45 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-
-# Before any QApplication exists: tests never need a display.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+# Before any QApplication exists: tests never need a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+#: The run's stand-in for the user's home directories (removed when the run ends).
+ISOLATED_ROOT = Path(tempfile.mkdtemp(prefix="kobold_gui-tests-"))
+ISOLATED_DIRS = {
+    "KOBOLD_GUI_LOG_DIR": ISOLATED_ROOT / "log",
+    "XDG_CONFIG_HOME": ISOLATED_ROOT / "config",
+    "XDG_DATA_HOME": ISOLATED_ROOT / "data",
+    "XDG_STATE_HOME": ISOLATED_ROOT / "state",
+    "XDG_CACHE_HOME": ISOLATED_ROOT / "cache",
+}
+for _name, _path in ISOLATED_DIRS.items():
+    os.environ[_name] = str(_path)  # overrides a developer's own settings on purpose
+
 if TYPE_CHECKING:
     from kobold_gui.emulator import Emulator
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(ISOLATED_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_root() -> Path:
+    """The temporary folder standing in for the user's directories; fails the run if moved."""
+    for name, path in ISOLATED_DIRS.items():
+        assert os.environ.get(name) == str(path), f"{name} no longer points into {ISOLATED_ROOT}"
+    return ISOLATED_ROOT
 
 
 @pytest.fixture
