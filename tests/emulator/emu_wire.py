@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CAPTURES = Path("/work/shared/captures")
+#: Replies recorded from a real KoboldCPP 1.76 server (see tests/data/README.md).
+CAPTURES = Path(__file__).resolve().parents[1] / "data" / "captures"
 
 
 @dataclass
@@ -173,13 +174,22 @@ def stream_text(body: bytes) -> str:
     return "".join(e["token"] for e in stream_events(body))
 
 
-def capture_head(name: str) -> tuple[str, list[tuple[str, str]]] | None:
-    """(status line, headers) of a capture ``.txt`` file, or None when captures are absent."""
+def capture_bytes(name: str) -> bytes:
+    """A recorded reply; a missing one is a broken checkout, so it fails the test (no skip)."""
     path = CAPTURES / name
-    if not path.exists():
-        return None
-    head = path.read_bytes().split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    if not path.is_file():
+        raise AssertionError(f"recorded capture {name} is missing from {CAPTURES}")
+    return path.read_bytes()
+
+
+def capture_head(name: str) -> tuple[str, list[tuple[str, str]]]:
+    """(status line, headers) of a recorded reply."""
+    head = capture_bytes(name).split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
     return head[0], [(n, v) for n, _, v in (line.partition(": ") for line in head[1:])]
+
+
+def capture_body(name: str) -> bytes:
+    return capture_bytes(name).split(b"\r\n\r\n", 1)[1]
 
 
 def find_prompt(emu, predicate, max_length: int = 30, tries: int = 500, **kwargs) -> str:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from emu_wire import (
-    CAPTURES,
+    capture_body,
     capture_head,
     find_prompt,
     get,
@@ -61,8 +61,6 @@ def test_json_reply_status_line_and_header_order(emu):
 ])
 def test_get_endpoints_match_captures(start_emulator, name, path):
     captured = capture_head(name)
-    if captured is None:
-        pytest.skip("captures not available")
     emu = start_emulator(model="tiny-slow", context_length=2048)
     r = get(emu.port, path)
     status, cap_headers = captured
@@ -72,7 +70,7 @@ def test_get_endpoints_match_captures(start_emulator, name, path):
     for n, v in r.headers:
         if n not in ("Date", "content-length"):
             assert v == cap[n], n
-    raw = (CAPTURES / name).read_bytes().split(b"\r\n\r\n", 1)[1]
+    raw = capture_body(name)
     if name.endswith(("version.txt", "context_length.txt", "max_length.txt", "model.txt",
                       "check.txt", "nonexistent.txt")):
         assert r.body == raw  # byte-identical body
@@ -133,9 +131,8 @@ def test_stream_headers_match_capture(emu):
     expected = [SERVER, ("cache-control", "no-cache"), ("connection", "keep-alive"), *TAIL,
                 ("content-type", "text/event-stream")]
     assert without_date(r.headers) == expected
-    captured = capture_head("c_stream_curl.txt")
-    if captured is not None:
-        assert [h for h in captured[1] if h[0] != "Date"] == expected
+    _, captured = capture_head("c_stream_curl.txt")
+    assert [h for h in captured if h[0] != "Date"] == expected
 
 
 def test_sync_reply_headers_and_json_format(emu):
@@ -157,10 +154,9 @@ def test_401_headers_match_capture(start_emulator):
     assert without_date(r.headers) == expected
     assert r.body == (b'{"detail": {"error": "Unauthorized", "msg": "Authentication key is '
                       b'missing or invalid.", "type": "unauthorized"}}')
-    captured = capture_head("g_pw_generate_noauth.txt")
-    if captured is not None:
-        assert captured[0] == r.status_line
-        assert [h for h in captured[1] if h[0] != "Date"] == expected
+    status, captured = capture_head("g_pw_generate_noauth.txt")
+    assert status == r.status_line
+    assert [h for h in captured if h[0] != "Date"] == expected
 
 
 def test_503_headers_match_capture(start_emulator):
@@ -174,10 +170,9 @@ def test_503_headers_match_capture(start_emulator):
         assert without_date(r.headers) == expected
         assert r.body == (b'{"detail": {"msg": "Server is busy; please try again later.", '
                           b'"type": "service_unavailable"}}')
-        captured = capture_head("e_nomulti_C_generate.txt")
-        if captured is not None:
-            assert captured[0] == r.status_line
-            assert [h for h in captured[1] if h[0] != "Date"] == expected
+        status, captured = capture_head("e_nomulti_C_generate.txt")
+        assert status == r.status_line
+        assert [h for h in captured if h[0] != "Date"] == expected
         post(emu.port, "/api/extra/abort", {})
         read_response(first)
     finally:
