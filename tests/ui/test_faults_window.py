@@ -17,6 +17,7 @@ import functools
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -125,6 +126,62 @@ class Screen:
         qtbot.waitUntil(lambda: len(self.outcomes) >= n, timeout=timeout)
         qtbot.waitUntil(lambda: not self.window.controller.busy, timeout=WAIT_MS)
         return self.outcomes[n - 1]
+
+
+class ServerFollowsTheWindow:
+    """Paces the emulator's generations by what the window shows instead of by the clock.
+
+    Before each of its first `steps` tokens the server waits until the window shows all the text
+    generated so far, so the window sees the text grow in that many steps while the server is
+    still generating, however slowly this machine runs the client. With `hold_last_until`, the
+    last token also waits for that condition (for example: a stalled stream has resumed), so
+    the generation cannot end before the moment a test is about.
+    """
+
+    def __init__(self, emu, window, steps: int,  # type: ignore[no-untyped-def]
+                 hold_last_until=None) -> None:
+        self._window = window
+        self._shown = 0
+        self._changed = threading.Condition()
+        self._closed = emu.engine.closed
+        self._steps = steps
+        self._hold_last_until = hold_last_until
+        window.controller.text_appended.connect(self._window_changed)
+        window.controller.text_recovered.connect(self._window_changed)
+        model = emu.engine.model
+        original = model.steps
+        model.steps = lambda *args, **kwargs: self._paced(original(*args, **kwargs))
+
+    def _window_changed(self, _text: str) -> None:  # on the Qt thread, after the view's slot
+        with self._changed:
+            self._shown = len(self._window.output.last_generated())
+            self._changed.notify_all()
+
+    def _wait(self, condition) -> None:  # type: ignore[no-untyped-def]
+        """On the server's generation thread; gives up at WAIT_MS (the test then fails)."""
+        deadline = time.monotonic() + WAIT_MS / 1000
+        with self._changed:
+            while not condition() and not self._closed.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._changed.wait(min(left, 0.05))
+
+    def _paced(self, steps):  # type: ignore[no-untyped-def]
+        generated = 0
+        previous = None
+        for i, step in enumerate(steps):
+            if previous is not None:
+                yield previous
+            if 0 < i <= self._steps:
+                self._wait(lambda n=generated: self._shown >= n)
+            if step.token is not None:
+                generated += len(step.token)
+            previous = step
+        if previous is not None:
+            if self._hold_last_until is not None:
+                self._wait(self._hold_last_until)
+            yield previous
 
 
 def open_window(qtbot, make_window, emu, config=FAST, **kwargs):  # type: ignore[no-untyped-def]
@@ -418,6 +475,7 @@ def test_buffering_proxy_text_appears_before_the_stream_ends(  # type: ignore[no
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=50.0, faults=Faults(buffer_stream=True))
     window, screen = open_window(qtbot, make_window, emu)
+    ServerFollowsTheWindow(emu, window, steps=5)
     generate(qtbot, window, max_length=60)
     qtbot.waitUntil(lambda: emu.last_generation is not None, timeout=WAIT_MS)
     record = emu.last_generation
@@ -441,6 +499,10 @@ def test_stalled_stream_keeps_the_text_coming_by_polling(  # type: ignore[no-unt
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=60.0, faults=Faults(stall_after_events=2, stall_seconds=1.5))
     window, screen = open_window(qtbot, make_window, emu)
+    # The server keeps generating during the stall but ends only after the stream resumed, as
+    # the fault means; the 1.5 s stall is the client's whole time to notice and poll.
+    ServerFollowsTheWindow(emu, window, steps=6,
+                           hold_last_until=lambda: len(emu.last_generation.sent_events) > 2)
     generate(qtbot, window, max_length=60)
     qtbot.waitUntil(lambda: emu.last_generation is not None, timeout=WAIT_MS)
     record = emu.last_generation
