@@ -262,7 +262,7 @@ class KoboldHandler(BaseHTTPRequestHandler):
         if not self._secure():
             return
         try:
-            data = json.loads(body)  # type: ignore[arg-type]
+            data = json.loads(body or b"")  # no body reads like an empty one: both fail
             prompt = data.get("prompt", "")
             if not isinstance(prompt, str):
                 raise TypeError("prompt must be a string")
@@ -331,7 +331,7 @@ class KoboldHandler(BaseHTTPRequestHandler):
             _fail_record(record, "unauthorized")
             return
         try:
-            data = json.loads(body)  # type: ignore[arg-type]
+            data = json.loads(body or b"")  # no body reads like an empty one: both fail
         except Exception:
             _fail_record(record, "bad_input")
             self._reply_error(500, BAD_INPUT_BODY)
@@ -381,7 +381,7 @@ def _fail_record(record: GenerationRecord, error: str) -> None:
 
 def _peek_json(body: bytes | None) -> dict | None:
     try:
-        data = json.loads(body)  # type: ignore[arg-type]
+        data = json.loads(body or b"")  # no body reads like an empty one: both fail
     except Exception:
         return None
     return data if isinstance(data, dict) else None

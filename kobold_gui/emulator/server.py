@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .config import EmulatorConfig, Faults
 from .engine import ABORT_RESTART, ABORT_SHUTDOWN, Engine, GenerationRecord
@@ -29,10 +30,10 @@ log = logging.getLogger(__name__)
 class Emulator:
     """A KoboldCpp 1.76-compatible HTTP server with fault injection, for tests and demos."""
 
-    def __init__(self, config: EmulatorConfig | None = None, **overrides: object) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
         config = config or EmulatorConfig()
         if overrides:
-            config = dataclasses.replace(config, **overrides)  # type: ignore[arg-type]
+            config = dataclasses.replace(config, **overrides)
         self.config = config
         self._faults = config.faults
         self._records: list[GenerationRecord] = []
