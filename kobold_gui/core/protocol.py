@@ -522,9 +522,10 @@ def _tls_problem(exc: BaseException) -> str | None:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return cause.verify_message or "the certificate is not trusted"
+            return getattr(cause, "verify_message", None) or "the certificate is not trusted"
         if isinstance(cause, ssl.SSLError):
-            return cause.reason or str(cause)
+            # Attributes are set only when the ssl module raised it itself.
+            return getattr(cause, "reason", None) or str(cause) or type(cause).__name__
         cause = cause.__cause__ or cause.__context__
     text = str(exc)
     if "CERTIFICATE_VERIFY_FAILED" in text or "[SSL" in text:
