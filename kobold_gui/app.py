@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .argparsing import Parser
 from .core.errors import InvalidPassword
 from .display import INSTALL_HINT, display_problem
 from .options import OptionError, add_common_options, resilience_config, resolve_password
@@ -26,7 +27,7 @@ SHUTDOWN_TIMEOUT = 8.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="kobold-gui", description="Desktop client for KoboldCPP.")
+    p = Parser(prog="kobold-gui", description="Desktop client for KoboldCPP.")
     add_common_options(p)
     p.add_argument("--demo", action="store_true",
                    help="start a built-in emulated KoboldCPP server and connect to it")

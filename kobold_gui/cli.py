@@ -18,6 +18,7 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from .argparsing import Parser
 from .core import errors as E
 from .core import settings as S
 from .core.events import Event, Failed, Finished, Recovered, Retrying, StateChanged, Tokens
@@ -38,7 +39,7 @@ EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kobold-stream",
         description="Stream a completion from a KoboldCPP server to stdout.",
         epilog="Settings: " + ", ".join(f.name for f in S.FIELDS),

@@ -9,10 +9,10 @@ from pathlib import Path
 import h11
 import httpx
 import pytest
+from foreign_servers import redirecting_server, static_file_server, tls_server
 
 from kobold_gui.core import errors as E
 from kobold_gui.core.protocol import TRANSPORT_EXCEPTIONS, KoboldClient, normalize_url
-from foreign_servers import redirecting_server, static_file_server, tls_server
 
 pytestmark = pytest.mark.asyncio
 
