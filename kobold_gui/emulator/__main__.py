@@ -130,9 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kobold-emulator: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
         return 1
-    print(f"kobold-emulator serving {config.model_name} on {emu.url}", file=sys.stderr,
-          flush=True)
     try:
+        # Inside the try: Ctrl-C may come the moment the line is out.
+        print(f"kobold-emulator serving {config.model_name} on {emu.url}", file=sys.stderr,
+              flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
