@@ -26,8 +26,11 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler],
     seen: list[str] = []
 
     class Recording(handler):  # type: ignore[valid-type,misc]
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            seen.append(self.requestline)  # once per answered request
+
         def log_message(self, format: str, *args: object) -> None:
-            seen.append(self.requestline)
+            pass
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
     scheme = "http"
