@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -19,10 +20,8 @@ def _spellings(secret: str) -> set[str]:
     forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1],
              json.dumps(secret, ensure_ascii=False)[1:-1]}
     for encoding in ("utf-8", "latin-1"):
-        try:
+        with contextlib.suppress(UnicodeEncodeError):  # not every secret fits Latin-1
             forms.add(repr(secret.encode(encoding, "surrogateescape"))[2:-1])
-        except UnicodeEncodeError:
-            pass
     return {f for f in forms if f}
 
 
