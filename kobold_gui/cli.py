@@ -3,9 +3,10 @@
 stdout carries exactly the generated text, as it arrives, and nothing else (so it can be piped);
 status and errors go to stderr. Ctrl-C aborts the generation on the server and keeps the text.
 
-Exit codes: 0 finished; 2 bad usage, address or settings; 3 server unreachable; 4 server busy;
-5 password missing or wrong; 6 request rejected; 7 not a KoboldCPP server / endpoint missing;
-8 server error; 9 stream broke; 10 unreadable answer; 130 stopped with Ctrl-C.
+Exit codes: 0 finished; 2 bad usage, address, password or settings (nothing was sent);
+3 server unreachable or TLS/certificate problem; 4 server busy; 5 password missing or wrong;
+6 request rejected; 7 not a KoboldCPP server, a redirect, or endpoint missing; 8 server error;
+9 stream broke; 10 unreadable answer; 130 stopped with Ctrl-C.
 """
 
 from __future__ import annotations
