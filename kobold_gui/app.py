@@ -7,8 +7,16 @@ import asyncio
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from .core.protocol import DEFAULT_URL
+from . import __version__
+from .argparsing import Parser
+from .core.errors import InvalidPassword
+from .display import INSTALL_HINT, display_problem
+from .options import OptionError, add_common_options, resilience_config, resolve_password
+
+if TYPE_CHECKING:
+    from .ui.main_window import MainWindow
 
 #: What `--demo` puts in the prompt editor, so a new user only has to press Ctrl+Enter.
 DEMO_PROMPT = "The kobold opened the old book of spells and read aloud: "
@@ -19,40 +27,51 @@ SHUTDOWN_TIMEOUT = 8.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="kobold-gui", description="Desktop client for KoboldCPP.")
-    p.add_argument("--url", default=None, help=f"server address (default {DEFAULT_URL})")
-    p.add_argument("--password", default=None,
-                   help="server password (or set KOBOLD_PASSWORD; never stored in clear text)")
+    p = Parser(prog="kobold-gui", description="Desktop client for KoboldCPP.")
+    add_common_options(p)
     p.add_argument("--demo", action="store_true",
                    help="start a built-in emulated KoboldCPP server and connect to it")
-    p.add_argument("--log-level", default="INFO", help="log level for the log file")
-    p.add_argument("--retries", type=int, default=8, metavar="N",
-                   help="retry a busy or unreachable server up to N times per generation")
-    p.add_argument("--retry-max-delay", type=float, default=30.0, metavar="S",
-                   help="longest wait between retries, seconds (default 30)")
-    p.add_argument("--stall-after", type=float, default=5.0, metavar="S",
-                   help="seconds of silence before asking the server what it is doing")
     # End-to-end check for tests and packagers: connect, generate once through the window,
     # print the length of the text, exit 0 (non-zero on failure or timeout).
     p.add_argument("--self-test", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
+def usage_error(message: str) -> int:
+    print(f"kobold-gui: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        password = resolve_password(args, prog="kobold-gui")
+    except OptionError as exc:
+        return usage_error(str(exc))
+    except InvalidPassword as err:
+        return usage_error(err.message)
+    problem = display_problem(os.environ)
+    if problem is not None:
+        return usage_error(problem)
     from .core.logs import setup_logging
 
     setup_logging(args.log_level)
-    from PySide6.QtWidgets import QApplication
+    try:
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:
+        return usage_error(f"Qt cannot start ({exc}); install the system libraries: "
+                           f"{INSTALL_HINT}")
 
     from .ui.controller import Controller
     from .ui.main_window import MainWindow
     from .ui.qtloop import install_loop
     from .ui.style import app_icon
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("kobold_gui")
     app.setApplicationDisplayName("Kobold GUI")
+    app.setApplicationVersion(__version__)
     app.setOrganizationName("kobold_gui")
     app.setDesktopFileName("kobold-gui")
     app.setWindowIcon(app_icon())
@@ -60,19 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     loop = install_loop(app)
 
     emulator = None
-    url = args.url or DEFAULT_URL
+    url = args.url
     if args.demo:
         from .emulator import Emulator, EmulatorConfig
 
         emulator = Emulator(EmulatorConfig(model="koboldcpp/Demo-Emulated-7B", token_rate=30.0))
         emulator.start()
         url = emulator.url
-    password = args.password or os.environ.get("KOBOLD_PASSWORD") or None
 
-    from .core.generation import ResilienceConfig
-
-    config = ResilienceConfig.from_options(args.retries, args.retry_max_delay, args.stall_after)
-    controller = Controller(url, password, config=config)
+    controller = Controller(url, password, config=resilience_config(args))
     window = MainWindow(controller)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
@@ -115,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-async def self_test(window, timeout: float = SELF_TEST_TIMEOUT) -> int:  # type: ignore[no-untyped-def]
+async def self_test(window: MainWindow, timeout: float = SELF_TEST_TIMEOUT) -> int:
     """Drive the real window once: wait for the server, generate, report on stdout."""
     from .core.events import Failed
 

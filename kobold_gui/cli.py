@@ -3,9 +3,10 @@
 stdout carries exactly the generated text, as it arrives, and nothing else (so it can be piped);
 status and errors go to stderr. Ctrl-C aborts the generation on the server and keeps the text.
 
-Exit codes: 0 finished; 2 bad usage, address or settings; 3 server unreachable; 4 server busy;
-5 password missing or wrong; 6 request rejected; 7 not a KoboldCPP server / endpoint missing;
-8 server error; 9 stream broke; 10 unreadable answer; 130 stopped with Ctrl-C.
+Exit codes: 0 finished; 2 bad usage, address, password or settings (nothing was sent);
+3 server unreachable or TLS/certificate problem; 4 server busy; 5 password missing or wrong;
+6 request rejected; 7 not a KoboldCPP server, a redirect, or endpoint missing; 8 server error;
+9 stream broke; 10 unreadable answer; 130 stopped with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,39 +19,40 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from .argparsing import Parser
 from .core import errors as E
 from .core import settings as S
 from .core.events import Event, Failed, Finished, Recovered, Retrying, StateChanged, Tokens
-from .core.generation import Generation, ResilienceConfig
+from .core.generation import Generation
 from .core.logs import register_secret, setup_logging
-from .core.protocol import DEFAULT_URL, KoboldClient
+from .core.protocol import KoboldClient, authorization_header
+from .options import (
+    OptionError,
+    add_common_options,
+    ask_password,
+    resilience_config,
+    resolve_password,
+    undecodable_argument,
+)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kobold-stream",
         description="Stream a completion from a KoboldCPP server to stdout.",
         epilog="Settings: " + ", ".join(f.name for f in S.FIELDS),
     )
     p.add_argument("prompt", help="the prompt; '-' reads it from standard input")
-    p.add_argument("--url", default=os.environ.get("KOBOLD_URL", DEFAULT_URL),
-                   help=f"server address (default {DEFAULT_URL}, or env KOBOLD_URL)")
-    p.add_argument("--password", default=None,
-                   help="server password (default: env KOBOLD_PASSWORD)")
     p.add_argument("--max-length", type=int, default=None, metavar="N",
                    help="tokens to generate at most")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="set any generation field, e.g. --set temperature=0.5 "
-                        "--set stop_sequence='\\nUser:' (repeatable)")
-    p.add_argument("--retries", type=int, default=5, metavar="N",
-                   help="retry a busy or unreachable server up to N times (default 5)")
-    p.add_argument("--retry-max-delay", type=float, default=30.0, metavar="S",
-                   help="longest wait between retries in seconds (default 30)")
-    p.add_argument("--no-recover", action="store_true",
-                   help="fail instead of recovering and continuing a broken stream")
+                        "--set stop_sequence='\\nUser:' (repeatable; escapes: \\n \\t "
+                        "\\\\ \\\" \\uXXXX)")
+    add_common_options(p)
     verbosity = p.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="only print errors")
     verbosity.add_argument("-v", "--verbose", action="store_true", help="print every state")
@@ -131,8 +133,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
-    password = args.password or os.environ.get("KOBOLD_PASSWORD") or None
+async def run(args: argparse.Namespace, face: TerminalFace, prompt: str,
+              password: str | None) -> int:
     register_secret(password)
     try:
         values = _settings(args)
@@ -141,8 +143,7 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
         face.status(f"error: {err.message}", always=True)
         return err.exit_code
     try:
-        config = ResilienceConfig.from_options(args.retries, args.retry_max_delay,
-                                               recover=not args.no_recover)
+        config = resilience_config(args)
         generation = Generation(client, prompt, values, face, config=config)
         face.generation = generation
         loop = asyncio.get_running_loop()
@@ -179,13 +180,49 @@ async def run(args: argparse.Namespace, face: TerminalFace, prompt: str) -> int:
         await client.aclose()
 
 
+def usage_error(message: str) -> int:
+    print(f"kobold-stream: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_USAGE
+
+
+def read_prompt(source: str) -> str:
+    """The prompt argument, or all of standard input for '-' (UTF-8, whatever the locale)."""
+    if source != "-":
+        return source
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OptionError(f"standard input is not UTF-8 text (byte {exc.start} is "
+                          f"0x{data[exc.start]:02x})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
+    bad = undecodable_argument(sys.argv[1:] if argv is None else argv)
+    if bad is not None:
+        return usage_error(f"an argument is not valid UTF-8: {bad!r}")
     args = parse_args(argv)
-    setup_logging()  # to the log file only: stderr is for the person at the terminal
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    setup_logging(args.log_level)  # to the log file only: stderr is for the person
+    try:
+        password = resolve_password(args, prog="kobold-stream")
+        prompt = read_prompt(args.prompt)
+    except OptionError as exc:
+        return usage_error(str(exc))
+    except E.InvalidPassword as err:
+        return usage_error(err.message)
     face = TerminalFace(sys.stdout.buffer, sys.stderr, args.verbose, args.quiet)
     try:
-        code = asyncio.run(run(args, face, prompt))
+        code = asyncio.run(run(args, face, prompt, password))
+        if (code == E.AuthenticationFailed.exit_code and password is None
+                and args.prompt != "-" and sys.stdin.isatty()):
+            # The server wants a password and a person is at the terminal: ask once.
+            try:
+                password = ask_password(args.url)
+                register_secret(password)
+                authorization_header(password)
+            except (OptionError, E.InvalidPassword) as exc:
+                return usage_error(str(exc))
+            code = asyncio.run(run(args, face, prompt, password))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if face.reader_gone:

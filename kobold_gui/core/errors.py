@@ -31,6 +31,12 @@ class InvalidURL(KoboldError):
     exit_code = 2
 
 
+class InvalidPassword(KoboldError):
+    """The password cannot be sent in an HTTP header (a line break, a control character...)."""
+
+    exit_code = 2
+
+
 class InvalidSettings(KoboldError):
     """A sampler value is out of range or of the wrong type; nothing was sent."""
 
@@ -50,6 +56,15 @@ class ConnectionFailed(KoboldError):
 
 class ConnectTimeout(ConnectionFailed):
     """The server did not accept the connection in time."""
+
+
+class TLSError(ConnectionFailed):
+    """The TLS handshake failed (certificate not trusted, wrong host name, not TLS at all).
+
+    Waiting does not fix a certificate: not retried, unlike the other connection failures.
+    """
+
+    retryable = False
 
 
 class ServerBusy(KoboldError):
@@ -81,6 +96,13 @@ class NotKoboldServer(KoboldError):
     """Something answered, but it does not speak the KoboldCPP API."""
 
     exit_code = 7
+
+
+class Redirected(NotKoboldServer):
+    """HTTP 3xx: KoboldCPP never redirects; the user should use the address it points to.
+
+    Never followed: the password would go to wherever the redirect points.
+    """
 
 
 class ServerError(KoboldError):

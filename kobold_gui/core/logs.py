@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import logging.handlers
 import os
@@ -12,19 +14,40 @@ import platformdirs
 _SECRETS: set[str] = set()
 
 
+def _spellings(secret: str) -> set[str]:
+    """How a secret can appear in a log line: as typed, and escaped by repr() or JSON (a line
+    break then reads `\\r\\n`), also inside a bytes repr such as `b'Bearer ...'`."""
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1],
+             json.dumps(secret, ensure_ascii=False)[1:-1]}
+    for encoding in ("utf-8", "latin-1"):
+        with contextlib.suppress(UnicodeEncodeError):  # not every secret fits Latin-1
+            forms.add(repr(secret.encode(encoding, "surrogateescape"))[2:-1])
+    return {f for f in forms if f}
+
+
 def register_secret(secret: str | None) -> None:
-    """Anything registered here is replaced by *** in every log record."""
+    """Anything registered here is replaced by *** in every log record (tracebacks too)."""
     if secret:
-        _SECRETS.add(secret)
+        _SECRETS.update(_spellings(secret))
+
+
+def redact(text: str) -> str:
+    # Longest first: a shorter spelling must not cut a longer one in half.
+    for s in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(s, "***")
+    return text
 
 
 class _RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS:
-            message = record.getMessage()
-            for s in _SECRETS:
-                message = message.replace(s, "***")
-            record.msg, record.args = message, None
+            record.msg, record.args = redact(record.getMessage()), None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = redact(record.stack_info)
         return True
 
 

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL = 5.0
 RECONNECT_POLICY = RetryPolicy(base_delay=1.0, max_delay=30.0, max_attempts=10**9)
+#: Failures that checking again cannot fix: the automatic reconnect stops until asked.
+WAIT_FOR_USER = (E.AuthenticationFailed, E.NotKoboldServer, E.InvalidURL, E.InvalidPassword,
+                 E.TLSError)
 
 
 class ConnectionMonitor:
@@ -92,8 +95,9 @@ class ConnectionMonitor:
                 if not self._active.is_set():
                     continue  # a generation started meanwhile; it reports its own state
                 self._failed(err)
-                if isinstance(err, E.AuthenticationFailed | E.NotKoboldServer | E.InvalidURL):
-                    # Retrying cannot fix these: wait for the user (new password or address).
+                if isinstance(err, WAIT_FOR_USER):
+                    # Retrying cannot fix these: wait for the user (new password or address,
+                    # another server, a trusted certificate); reconnect_now() checks again.
                     await self._wait(None)
                     continue
                 delay = self.policy.delay(self.failures)
@@ -134,7 +138,9 @@ class ConnectionMonitor:
         self.server = None
         self._emit(ServerChanged(None))
         self._detail = ""
-        self._set(ConnectionState.OFFLINE, err.message)
+        incompatible = isinstance(err, E.NotKoboldServer)
+        self._set(ConnectionState.INCOMPATIBLE if incompatible else ConnectionState.OFFLINE,
+                  err.message)
 
     async def _wait(self, seconds: float | None) -> None:
         # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives in the

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 import httpx
 from httpx_sse import EventSource
 
@@ -31,12 +33,34 @@ REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: Streams and synchronous generation: no read limit (prompt processing and queues are silent).
 GENERATION_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=None)
 
+#: Everything httpx, its transports and the codecs can raise while sending or receiving;
+#: `KoboldClient.map_exception` turns each into a typed KoboldError.
+TRANSPORT_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError,
+    h11.ProtocolError, UnicodeError, ssl.SSLError, OSError,
+)
+
+
+def _unusable_char(text: str) -> str | None:
+    """The first character that cannot go into a URL or header: control chars, surrogates."""
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or 0xD800 <= code < 0xE000:
+            return ch
+    return None
+
 
 def normalize_url(url: str) -> str:
     """Accept what people type ("localhost:5001", "http://host:5001/") and reject the unusable."""
     raw = (url or "").strip()
     if not raw:
         raise E.InvalidURL("No server address given")
+    bad = _unusable_char(raw)
+    if bad is not None:
+        raise E.InvalidURL(
+            f"{url!r}: a server address cannot contain the character {bad!r}", url=url)
+    if any(ch.isspace() for ch in raw):
+        raise E.InvalidURL(f"{url!r}: a server address cannot contain spaces", url=url)
     if "://" not in raw:
         raw = "http://" + raw
     try:
@@ -53,9 +77,43 @@ def normalize_url(url: str) -> str:
     if parts.query or parts.fragment:
         # KoboldCPP does not strip query strings: every path would 404.
         raise E.InvalidURL(f"{url!r}: a server address cannot contain '?' or '#'", url=url)
+    if parts.username is not None or parts.password is not None:
+        # It would be sent as Basic auth (and logged); KoboldCPP wants a Bearer password.
+        raise E.InvalidURL(f"{url!r}: put the password in the password field or option, "
+                           "not in the address", url=url)
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     netloc = host if port is None else f"{host}:{port}"
-    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+    normal = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+    try:
+        httpx.URL(normal)
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        raise E.InvalidURL(f"{url!r} is not a valid server address ({exc})", url=url) from None
+    return normal
+
+
+def authorization_header(password: str) -> bytes:
+    """`Bearer <password>` as the bytes KoboldCPP will compare; InvalidPassword when impossible.
+
+    KoboldCPP (Python's http.server) decodes header bytes as Latin-1 and compares the string
+    with its password, and browsers (KoboldAI Lite) send Latin-1 too: so `pässwort` must go as
+    Latin-1 bytes to match. A character outside Latin-1 can never match there, and a line break
+    would split the header: those are refused before anything is sent.
+    """
+    bad = _unusable_char(password)
+    if bad is not None:
+        what = "a line break" if bad in "\r\n" else f"the control character {bad!r}"
+        if 0xD800 <= ord(bad) < 0xE000:
+            what = "bytes that are not valid UTF-8"
+        raise E.InvalidPassword(f"The password contains {what}, which cannot be sent")
+    if password != password.strip():
+        raise E.InvalidPassword("The password starts or ends with a space, which the server "
+                                "strips: it could never match")
+    try:
+        return b"Bearer " + password.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise E.InvalidPassword(
+            f"The password contains {password[exc.start]!r}: KoboldCPP can only compare "
+            "Latin-1 characters (letters such as ä é ß work; 世 or emoji do not)") from None
 
 
 @dataclass(frozen=True)
@@ -132,12 +190,16 @@ class KoboldClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = normalize_url(url)
-        self._password = password or None
+        self._password: str | None = None
+        self._auth: bytes | None = None
+        self.set_password(password)
         self._http = httpx.AsyncClient(
             timeout=REQUEST_TIMEOUT,
             limits=httpx.Limits(max_keepalive_connections=0),
             transport=transport,
             headers={"User-Agent": "kobold_gui"},
+            # A redirect is reported, never followed: it would carry the password elsewhere.
+            follow_redirects=False,
         )
 
     # ----------------------------------------------------------------- plumbing
@@ -146,16 +208,23 @@ class KoboldClient:
         return self._password is not None
 
     def set_password(self, password: str | None) -> None:
+        """Raises InvalidPassword at once (nothing is sent) when it cannot be used."""
+        auth = authorization_header(password) if password else None
         self._password = password or None
+        self._auth = auth
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._password}"} if self._password else {}
+    def _headers(self) -> dict[bytes, bytes]:
+        return {b"Authorization": self._auth} if self._auth else {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _network_error(self, exc: Exception, path: str) -> E.KoboldError:
+    def _network_error(self, exc: BaseException, path: str) -> E.KoboldError:
+        """Any of TRANSPORT_EXCEPTIONS (or anything else) as the typed error a person reads."""
         ctx = {"url": self.url, "endpoint": path, "exception": repr(exc)}
+        tls = _tls_problem(exc)
+        if tls is not None:
+            return E.TLSError(f"TLS/certificate problem with {self.url}: {tls}", **ctx)
         if isinstance(exc, httpx.ConnectTimeout):
             return E.ConnectTimeout(
                 f"The server at {self.url} did not accept the connection in time", **ctx
@@ -167,15 +236,29 @@ class KoboldClient:
             )
         if isinstance(exc, httpx.TimeoutException):
             return E.ServerError(f"The server at {self.url} stopped answering ({path})", **ctx)
-        if isinstance(exc, httpx.RemoteProtocolError):
+        if isinstance(exc, httpx.RemoteProtocolError | h11.RemoteProtocolError):
             return E.ProtocolError(
                 f"The server closed the connection without a proper answer ({path})", **ctx
             )
+        if isinstance(exc, httpx.DecodingError | UnicodeDecodeError):
+            return E.ProtocolError(f"The server's answer to {path} could not be decoded", **ctx)
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
             return E.InvalidURL(f"{self.url} is not a usable server address", **ctx)
-        return E.ConnectionFailed(f"Lost the connection to {self.url}: {_reason(exc)}", **ctx)
+        if isinstance(exc, httpx.TooManyRedirects):
+            return E.Redirected(f"The server at {self.url} redirects: use the final address",
+                                **ctx)
+        if isinstance(exc, httpx.LocalProtocolError | h11.LocalProtocolError | UnicodeError
+                      | httpx.CookieConflict | httpx.StreamError):
+            return E.BadRequest(f"The request to {path} could not be sent ({_reason(exc)})",
+                                **ctx)
+        if isinstance(exc, httpx.HTTPError | OSError):
+            return E.ConnectionFailed(f"Lost the connection to {self.url}: {_reason(exc)}",
+                                      **ctx)
+        return E.ProtocolError(f"Unexpected failure talking to {self.url}: {_reason(exc)}",
+                               **ctx)
 
-    def _status_error(self, status: int, body: bytes, path: str) -> E.KoboldError:
+    def _status_error(self, status: int, body: bytes, path: str, location: str = ""
+                      ) -> E.KoboldError:
         msg, kind = _detail(body)
         ctx = {"url": self.url, "endpoint": path, "status": status, "body": body[:300]}
         if status == 401:
@@ -186,8 +269,20 @@ class KoboldClient:
             # Newer servers also answer 503 for rate limits: show their words when they differ.
             extra = f" ({msg})" if msg and "busy" not in msg.lower() else ""
             return E.ServerBusy("The server is busy with another generation" + extra, **ctx)
+        if 300 <= status < 400:
+            location = location or "another address"
+            return E.Redirected(
+                f"The server at {self.url} redirects to {location}: use that address", **ctx,
+                location=location,
+            )
         if status == 404:
             return E.EndpointMissing(f"This server has no {path} endpoint", **ctx)
+        if status in (405, 501):
+            # KoboldCPP answers GET and POST on every path; refusing the method means it is
+            # something else (`python3 -m http.server` answers 501 to POST).
+            return E.NotKoboldServer(
+                f"The server at {self.url} is not a KoboldCPP server "
+                f"(HTTP {status} to a {path} request)", **ctx)
         if kind == "bad_input" or 400 <= status < 500:
             return E.BadRequest(
                 f"The server rejected the request: {msg or f'HTTP {status}'}", **ctx
@@ -206,12 +301,13 @@ class KoboldClient:
                 method, self.url + path, json=json_body, headers=self._headers(),
                 timeout=timeout or REQUEST_TIMEOUT,
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_EXCEPTIONS as exc:
             err = self._network_error(exc, path)
             err.context["elapsed"] = round(time.monotonic() - started, 3)
             raise err from exc
         if response.status_code != 200:
-            raise self._status_error(response.status_code, response.content, path)
+            raise self._status_error(response.status_code, response.content, path,
+                                     response.headers.get("location", ""))
         try:
             data = response.json()
         except ValueError:
@@ -285,7 +381,14 @@ class KoboldClient:
                 f"The server at {self.url} says it is {version.name!r}, not KoboldCPP",
                 url=self.url,
             )
-        model = await self.model()
+        try:
+            model = await self.model()
+        except E.EndpointMissing:
+            # Every KoboldCPP and KoboldAI server has /api/v1/model.
+            raise E.NotKoboldServer(
+                f"The server at {self.url} is not a KoboldCPP server (it has no /api/v1/model)",
+                url=self.url,
+            ) from None
         if version.protected and model == "koboldcpp/protected-model":
             raise self._status_error(401, b"", "/api/v1/model")
         return ServerInfo(self.url, version, model, await self.max_context_length())
@@ -331,20 +434,22 @@ class KoboldClient:
         Leaving the `async with` closes the connection, which the server takes as an abort.
         """
         path = "/api/extra/generate/stream"
-        headers = {**self._headers(), "Accept": "text/event-stream", "Cache-Control": "no-store"}
-        request = self._http.build_request("POST", self.url + path, json=body, headers=headers,
-                                           timeout=GENERATION_TIMEOUT)
+        headers = {**self._headers(), b"Accept": b"text/event-stream",
+                   b"Cache-Control": b"no-store"}
         try:
+            request = self._http.build_request("POST", self.url + path, json=body,
+                                               headers=headers, timeout=GENERATION_TIMEOUT)
             response = await self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_EXCEPTIONS as exc:
             raise self._network_error(exc, path) from exc
         try:
             if response.status_code != 200:
                 try:
                     content = await response.aread()
-                except httpx.HTTPError:
+                except TRANSPORT_EXCEPTIONS:
                     content = b""
-                raise self._status_error(response.status_code, content, path)
+                raise self._status_error(response.status_code, content, path,
+                                         response.headers.get("location", ""))
             ctype = response.headers.get("content-type", "")
             if "text/event-stream" not in ctype:
                 raise E.NotKoboldServer(
@@ -410,6 +515,22 @@ class EventStream:
         # 1.76 sends the string "null" on intermediate events, newer servers JSON null.
         final = reason not in (None, "null")
         return StreamEvent(token, str(reason) if final else None)
+
+
+def _tls_problem(exc: BaseException) -> str | None:
+    """The TLS failure in a few words when one is in the cause chain, else None."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return getattr(cause, "verify_message", None) or "the certificate is not trusted"
+        if isinstance(cause, ssl.SSLError):
+            # Attributes are set only when the ssl module raised it itself.
+            return getattr(cause, "reason", None) or str(cause) or type(cause).__name__
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "[SSL" in text:
+        return text
+    return None
 
 
 def _reason(exc: BaseException) -> str:

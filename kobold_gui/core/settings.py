@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import InvalidSettings
+from .escapes import unescape
 
 Kind = Literal["int", "float", "bool", "str", "str_list", "int_list", "json"]
 
@@ -157,6 +158,18 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _range_problem(f: Field, value: float) -> str | None:
+    """Words for a value outside the field's bounds; a field may have only one bound."""
+    low, high = f.minimum, f.maximum
+    if (low is None or value >= low) and (high is None or value <= high):
+        return None
+    lo = "" if low is None else _fmt(low)
+    hi = "" if high is None else _fmt(high)
+    bounds = f"between {lo} and {hi}" if lo and hi else (
+        f"at least {lo}" if lo else f"at most {hi}")
+    return f"{f.label} must be {bounds} (got {_fmt(value)})"
+
+
 def _check_one(f: Field, value: Any) -> tuple[Any, str | None]:
     """Return (normalised value, problem or None)."""
     if value is None:
@@ -178,12 +191,8 @@ def _check_one(f: Field, value: Any) -> tuple[Any, str | None]:
             value = int(value)
         else:
             value = float(value)
-        if (f.minimum is not None and value < f.minimum) or (
-            f.maximum is not None and value > f.maximum
-        ):
-            return value, (f"{f.label} must be between {_fmt(f.minimum)} and "
-                           f"{_fmt(f.maximum)} (got {_fmt(value)})")
-        return value, None
+        problem = _range_problem(f, value)
+        return value, problem
     if f.kind == "bool":
         if not isinstance(value, bool):
             return value, f"{f.label} must be true or false (got {value!r})"
@@ -290,7 +299,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
             if raw_s.startswith("["):
                 return name, json.loads(raw_s)
-            return name, [raw.encode().decode("unicode_escape")]
+            return name, [unescape(raw)]
         if f.kind == "int_list":
             return name, [int(p) for p in raw_s.strip("[]").split(",") if p.strip()]
         if f.kind == "json":

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from .. import __version__
+from ..argparsing import Parser
 from .config import EmulatorConfig, Faults
 from .server import Emulator
 
@@ -49,23 +52,50 @@ def parse_faults(items: Sequence[str]) -> Faults:
     return dataclasses.replace(Faults(), **values)  # type: ignore[arg-type]
 
 
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535; 0 = any free)")
+    return port
+
+
+def non_negative(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` that is 0 or more (a negative rate makes no sense)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="kobold-emulator",
         description="KoboldCpp 1.76-compatible test server with fault injection.")
+    p.add_argument("--version", action="version", version=f"kobold-emulator {__version__}")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5001)
+    p.add_argument("--port", type=port_number, default=5001)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default="emulated-7B")
-    p.add_argument("--contextsize", type=int, default=4096)
-    p.add_argument("--token-rate", type=float, default=50.0,
+    p.add_argument("--contextsize", type=non_negative(int), default=4096)
+    p.add_argument("--token-rate", type=non_negative(float), default=50.0,
                    help="tokens per second (0 = as fast as possible)")
     p.add_argument("--password", default=None)
-    p.add_argument("--multiuser", type=int, nargs="?", const=1, default=1)
-    p.add_argument("--eos-chance", type=float, default=0.0)
-    p.add_argument("--prompt-delay", type=float, default=0.0)
-    p.add_argument("--prompt-seconds-per-token", type=float, default=0.0)
-    p.add_argument("--first-poll-delay", type=float, default=0.35)
+    p.add_argument("--multiuser", type=non_negative(int), nargs="?", const=1, default=1)
+    p.add_argument("--eos-chance", type=non_negative(float), default=0.0)
+    p.add_argument("--prompt-delay", type=non_negative(float), default=0.0)
+    p.add_argument("--prompt-seconds-per-token", type=non_negative(float), default=0.0)
+    p.add_argument("--first-poll-delay", type=non_negative(float), default=0.35)
     p.add_argument("--json-null-finish", action="store_true",
                    help="behave like newer servers (JSON null finish_reason)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
@@ -75,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C must stop the server even when our parent ignored SIGINT (a shell's `cmd &`,
+    # some CI runners, pytest started that way): ignored handlers are inherited across exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -97,9 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kobold-emulator: cannot listen on {args.host}:{args.port}: {exc}",
               file=sys.stderr)
         return 1
-    print(f"kobold-emulator serving {config.model_name} on {emu.url}", file=sys.stderr,
-          flush=True)
     try:
+        # Inside the try: Ctrl-C may come the moment the line is out.
+        print(f"kobold-emulator serving {config.model_name} on {emu.url}", file=sys.stderr,
+              flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

@@ -50,3 +50,23 @@ async def test_failures_are_logged_with_context_and_without_password(make_emulat
     assert "without finishing" in text  # the dropped stream
     assert PASSWORD not in text
     assert "user typed ***" in text
+
+
+@pytest.mark.parametrize("secret", ["line\r\nbreak-secret", "tab\tsecret-pässwort"])
+async def test_a_password_with_line_breaks_is_redacted_in_every_spelling(log_file, secret):
+    import json
+
+    register_secret(secret)
+    log = logging.getLogger("test.redact")
+    log.warning("raw %s", secret)
+    log.warning("repr %r", secret)
+    log.warning("json %s", json.dumps({"password": secret}))
+    log.warning("header %r", b"Bearer " + secret.encode("utf-8"))
+    try:
+        raise ValueError(f"bad header {secret!r}")
+    except ValueError:
+        log.exception("with a traceback")
+    text = log_file.read_text(encoding="utf-8")
+    for leak in ("break-secret", "secret-p", "line\\r\\n", "tab\\t"):
+        assert leak not in text, text
+    assert text.count("***") >= 5

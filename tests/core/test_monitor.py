@@ -90,3 +90,31 @@ async def test_wrong_password_waits_for_the_user_instead_of_retrying(make_emulat
     finally:
         await monitor.aclose()
         await client.aclose()
+
+
+async def test_not_koboldcpp_is_incompatible_and_stops_reconnecting(tmp_path):
+    from foreign_servers import static_file_server
+
+    with static_file_server(tmp_path) as (url, seen):
+        client = KoboldClient(url)
+        events = []
+        monitor = ConnectionMonitor(client, events.append, interval=0.1,
+                                    policy=RetryPolicy(base_delay=0.05, max_attempts=10**9))
+        monitor.start()
+        try:
+            await until(lambda: monitor.state == ConnectionState.INCOMPATIBLE)
+            assert isinstance(monitor.last_error, E.NotKoboldServer)
+            incompatible = [e for e in events if isinstance(e, StateChanged)
+                            and e.state == ConnectionState.INCOMPATIBLE]
+            assert "not a KoboldCPP server" in incompatible[-1].detail
+            asked = len(seen)
+            # Give an automatic loop many chances to ask again: it must not.
+            await asyncio.sleep(0.5)
+            assert len(seen) == asked
+            assert not any(isinstance(e, Retrying) for e in events)
+            monitor.reconnect_now()  # the user asks: checked once more
+            await until(lambda: len(seen) > asked)
+            await until(lambda: monitor.state == ConnectionState.INCOMPATIBLE)
+        finally:
+            await monitor.aclose()
+            await client.aclose()

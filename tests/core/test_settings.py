@@ -89,3 +89,32 @@ def test_parse_assignment_uses_field_kinds():
         S.parse_assignment("top_k=many")
     with pytest.raises(InvalidSettings, match="Unknown setting"):
         S.parse_assignment("nope=1")
+
+
+@pytest.mark.parametrize("assignment, expected", [
+    ("stop_sequence=世界", ["世界"]),
+    ("stop_sequence=\\nUser:", ["\nUser:"]),
+    ("stop_sequence=Ä\\tb\\\\c\\\"d", ['Ä\tb\\c"d']),
+    ("stop_sequence=\\u00e9t\\u00E9", ["été"]),
+    ("stop_sequence=emoji 🦎 \\x41 \\q", ["emoji 🦎 \\x41 \\q"]),  # unknown escapes as typed
+    ("stop_sequence=\\u12", ["\\u12"]),
+    ("dry_sequence_breakers=ß\\r\\n", ["ß\r\n"]),
+])
+def test_set_keeps_non_ascii_and_reads_only_the_documented_escapes(assignment, expected):
+    name, value = S.parse_assignment(assignment)
+    assert S.validate({name: value})[name] == expected
+
+
+def test_escape_round_trips_through_the_one_unescape_rule():
+    from kobold_gui.core.escapes import escape, unescape
+
+    for text in ["世界", "a\\nb", "\n\t\r\\", 'say "hi"', "🦎\\u0041"]:
+        assert unescape(escape(text)) == text
+
+
+def test_range_message_with_a_single_bound_does_not_crash():
+    only_min = S.Field("x", "int", 1, "Only min", "h", minimum=1)
+    only_max = S.Field("y", "float", 1.0, "Only max", "h", maximum=2.5)
+    assert S._check_one(only_min, 0)[1] == "Only min must be at least 1 (got 0)"
+    assert S._check_one(only_max, 3)[1] == "Only max must be at most 2.5 (got 3)"
+    assert S._check_one(only_min, 5) == (5, None)

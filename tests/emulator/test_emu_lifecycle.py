@@ -147,3 +147,48 @@ def test_emulator_never_imports_qt():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_cli_stops_on_sigint_even_when_started_with_sigint_ignored():
+    """A parent that ignores SIGINT (`cmd &` in a shell, some CI) hands that on across exec."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kobold_gui.emulator", "--port", "0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, preexec_fn=_ignore_sigint,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 20)
+        assert ready, "no startup line"
+        assert b"kobold-emulator serving" in proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--port", "99999"], "99999 is not a port number"),
+    (["--port", "-1"], "not a port number"),
+    (["--token-rate", "-5"], "must be 0 or more"),
+    (["--contextsize", "lots"], "is not a number"),
+])
+def test_cli_rejects_impossible_numbers_in_one_line(args, words):
+    r = subprocess.run([sys.executable, "-m", "kobold_gui.emulator", *args],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and words in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_version():
+    from kobold_gui import __version__
+
+    r = subprocess.run([sys.executable, "-m", "kobold_gui.emulator", "--version"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == f"kobold-emulator {__version__}\n"

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kobold_gui.app import parse_args
 from kobold_gui.ui.style import app_icon, icon_path
 
@@ -50,3 +52,58 @@ def test_desktop_entry() -> None:
     assert entry["Exec"].split()[0] == "kobold-gui"
     assert entry["Icon"] == "kobold-gui"
     assert entry["Categories"].endswith(";")
+
+
+def run_gui(*args: str, env: dict[str, str],
+            drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in drop} | env
+    return subprocess.run([sys.executable, "-m", "kobold_gui", *args], env=environment,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("platform", [None, "xcb", "wayland;xcb"])
+def test_without_a_display_one_clear_line_and_exit_2(tmp_path: Path, platform) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    if platform is not None:
+        env["QT_QPA_PLATFORM"] = platform
+    proc = run_gui(env=env, drop=("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "no display" in proc.stderr and "QT_QPA_PLATFORM=offscreen" in proc.stderr
+
+
+def test_gui_version() -> None:
+    from kobold_gui import __version__
+
+    proc = run_gui("--version", env={}, drop=("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    assert proc.returncode == 0 and proc.stdout == f"kobold-gui {__version__}\n"
+
+
+def test_gui_bad_options_are_one_line(tmp_path: Path) -> None:
+    proc = run_gui("--retries", "-1", env={"QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    secret = tmp_path / "pw"
+    secret.write_text("line\tbreak\n", encoding="utf-8")
+    proc = run_gui("--password-file", str(secret), env={"QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 2 and "control character" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("env, missing, expected", [
+    ({}, set(), "no display"),
+    ({"QT_QPA_PLATFORM": "offscreen"}, set(), None),
+    ({"QT_QPA_PLATFORM": "minimal"}, set(), None),
+    ({"DISPLAY": ":0"}, set(), None),
+    ({"WAYLAND_DISPLAY": "wayland-0"}, {"libxcb-cursor.so.0"}, None),
+    ({"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "wayland-0"}, set(), "no display"),
+    ({"QT_QPA_PLATFORM": "wayland"}, set(), "no display"),
+    ({"DISPLAY": ":0"}, {"libxcb-cursor.so.0", "libX11-xcb.so.1"},
+     "install the packages libxcb-cursor0 libx11-xcb1"),
+])
+def test_display_problem_table(env, missing, expected) -> None:
+    from kobold_gui.display import display_problem
+
+    problem = display_problem(env, loadable=lambda soname: soname not in missing)
+    if expected is None:
+        assert problem is None
+    else:
+        assert problem is not None and expected in problem
