@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -385,7 +385,7 @@ class EventStream:
         #: events read so far
         self.received = 0
 
-    async def events(self) -> AsyncIterator[StreamEvent]:
+    async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """Use as `async with aclosing(stream.events()) as events:` so an early exit closes it."""
         source = EventSource(self._response)
         try:
