@@ -285,6 +285,9 @@ class Generation:
         for r in self.requests:
             if r.text.divergence is not None:
                 out.append(f"{r.text.divergence}; the text shown was kept")
+            if r.text.gaps:
+                out.append(f"the text of {r.text.gaps} unreadable stream event(s) is missing: "
+                           "the server's record could not supply it")
         return tuple(out)
 
     # ------------------------------------------------------------------ sending

@@ -48,6 +48,8 @@ class RequestText:
         self._checked = ""
         #: the two sources disagreed at least once; a reason in words
         self.divergence: str | None = None
+        #: unreadable events whose text could not be taken from the server's record
+        self.gaps = 0
 
     @property
     def length(self) -> int:
@@ -92,11 +94,19 @@ class RequestText:
 
     def from_check(self, cumulative: str) -> str:
         """Merge the server's whole text so far; returns the part that is new."""
-        if len(cumulative) <= self._held.length:
+        anchored = self._stream_end is not None
+        if anchored and len(cumulative) <= self._held.length:
             return ""
         held = self._held.text
         if not cumulative.startswith(held):
             self._diverged("the server's record (check) is not an extension of the text shown")
+            if not anchored:
+                # The record cannot make good what the unreadable event lost: go on with the
+                # stream from here; the lost piece stays missing (and is reported).
+                self._stream_end = self._held.length
+                self.gaps += 1
+            return ""
+        if len(cumulative) == len(held):
             return ""
         new = cumulative[len(held) :]
         self._checked = cumulative
