@@ -356,9 +356,15 @@ class Generation:
                         last_resync = now
                     elif req.text.stream_anchored:
                         self._take_stream(req, event.token)
-                    elif now - last_resync >= self.config.poll_interval or event.final:
-                        await self._resync(req)  # events cannot be placed: follow check
-                        last_resync = now
+                    else:
+                        req.text.from_stream(event.token)
+                        if (req.text.unplaced_events == 1 or event.final
+                                or now - last_resync >= self.config.poll_interval):
+                            # This check covers the events read since the loss: find their
+                            # place, or follow check until they can be placed.
+                            await self._resync(req)
+                            last_resync = now
+                            req.text.reanchor()
                     if event.final:
                         req.finish_reason = event.finish_reason
                         return
@@ -398,9 +404,13 @@ class Generation:
     async def _resync(self, req: _Request) -> None:
         """Take the server's record for `req` now (the stream lost or cannot place text)."""
         try:
-            self._take_check(req, await self.client.check(req.genkey))
+            text = await self.client.check(req.genkey)
         except E.KoboldError as err:
             log.info("resynchronising %s from check failed: %s", req.genkey, err)
+            return
+        if len(text) > req.text.length and not req.polling:
+            self._set_state(ConnectionState.STREAMING)
+        self._take_check(req, text)
 
     async def _settle(self, req: _Request) -> None:
         """The request ended: compare with the server's record once more, learn why it ended."""

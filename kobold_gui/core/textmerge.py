@@ -42,10 +42,11 @@ class RequestText:
     def __init__(self) -> None:
         self._held = _Joined()
         #: offset in the raw text where the stream's next token starts; None once an event
-        #: could not be read (its length is unknown, so later events cannot be placed)
+        #: could not be read (its length is unknown, so later events cannot be placed yet)
         self._stream_end: int | None = 0
-        #: the latest check text that was taken (covers everything check contributed)
-        self._checked = ""
+        #: where the stream stood when it lost its place, and the events read since then
+        self._lost_from = 0
+        self._since_loss: list[str] = []
         #: the two sources disagreed at least once; a reason in words
         self.divergence: str | None = None
         #: unreadable events whose text could not be taken from the server's record
@@ -61,8 +62,14 @@ class RequestText:
 
     @property
     def stream_anchored(self) -> bool:
-        """Can stream events still be placed in the text? (False after an unreadable one.)"""
+        """Can stream events be placed in the text? (Not after an unreadable one, until
+        `reanchor` finds where the stream stands.)"""
         return self._stream_end is not None
+
+    @property
+    def unplaced_events(self) -> int:
+        """Events read since the stream lost its place."""
+        return len(self._since_loss)
 
     @property
     def stream_behind(self) -> bool:
@@ -73,14 +80,16 @@ class RequestText:
         """Merge one stream event; returns the part that is new."""
         start = self._stream_end
         if start is None:
-            return ""  # the stream lost its place: only check adds text now
+            self._since_loss.append(token)  # kept to find the stream's place later
+            return ""
         end = start + len(token)
         self._stream_end = end
         held = self._held.length
         if start < held:
             # What is held beyond the stream's position came from check: they must agree.
+            # (Only while the stream catches up with check: not on every event.)
             overlap = token[: held - start]
-            if overlap != self._checked[start : start + len(overlap)]:
+            if overlap != self._held.text[start : start + len(overlap)]:
                 self._diverged("the stream and the server's record (check) disagree")
             if end <= held:
                 return ""
@@ -90,7 +99,28 @@ class RequestText:
 
     def lose_stream_position(self) -> None:
         """A stream event could not be read: its text is somewhere in what check will say."""
+        if self._stream_end is not None:
+            self._lost_from = self._stream_end
         self._stream_end = None
+        self._since_loss = []  # events before this loss are no longer next to the ones after
+
+    def reanchor(self) -> bool:
+        """Place the stream again, right after a check that covers every event read since the
+        loss: those events must appear, in one piece and exactly once, after where the stream
+        stood. Ambiguous (repetitive text) or not found: stay unplaced and follow check.
+        """
+        if self._stream_end is not None:
+            return True
+        since = "".join(self._since_loss)
+        if not since:
+            return False
+        held = self._held.text
+        first = held.find(since, self._lost_from)
+        if first < 0 or held.find(since, first + 1) >= 0:
+            return False
+        self._stream_end = first + len(since)
+        self._since_loss = []
+        return True
 
     def from_check(self, cumulative: str) -> str:
         """Merge the server's whole text so far; returns the part that is new."""
@@ -104,12 +134,12 @@ class RequestText:
                 # The record cannot make good what the unreadable event lost: go on with the
                 # stream from here; the lost piece stays missing (and is reported).
                 self._stream_end = self._held.length
+                self._since_loss = []
                 self.gaps += 1
             return ""
         if len(cumulative) == len(held):
             return ""
         new = cumulative[len(held) :]
-        self._checked = cumulative
         self._held.append(new)
         return new
 
