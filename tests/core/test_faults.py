@@ -214,7 +214,8 @@ async def test_stop_while_polling_a_server_that_cannot_stream(make_emulator):
 
 
 # -- issue 6: unreadable events, restarts counted in tokens, endless streams -------------------
-@pytest.mark.parametrize("kinds", ["json", "no_token", "number", "list", "json,no_token,number,list"])
+@pytest.mark.parametrize("kinds", ["json", "no_token", "number", "list",
+                                   "json,no_token,number,list"])
 async def test_unreadable_events_lose_no_text(make_emulator, kinds):
     emu = make_emulator(token_rate=100.0)
     emu.faults = Faults(garbage_instead=kinds, garbage_every=3)
