@@ -61,6 +61,10 @@ from .textmerge import RequestText, ShownText
 log = logging.getLogger(__name__)
 
 
+#: after an abort the server reported done, how long to keep reading for the final event
+STOP_READ_GRACE = 0.3
+
+
 def new_genkey() -> str:
     """Unique and unguessable: `check` and `abort` by genkey must only ever touch our request."""
     return "KG" + uuid.uuid4().hex
@@ -73,7 +77,8 @@ class ResilienceConfig:
     stall_after: float = 5.0
     #: how often `check` is polled when the stream cannot be used
     poll_interval: float = 0.5
-    #: after Stop, how long to wait for the server's final event before closing the stream
+    #: after Stop, how long the abort may take, and how long check is asked for the text the
+    #: server generated until the abort took effect
     stop_grace: float = 3.0
     #: before sending, wait at most this long for the server to finish other work
     idle_wait: float = 30.0
@@ -568,7 +573,9 @@ class Generation:
             # bug): never read it. One aborted before its first event: check has its text.
             self._close_reader()
             return
-        await asyncio.wait({reader}, timeout=self.config.stop_grace)
+        # The final event usually follows the abort at once; if not (a flood, a server that
+        # goes on), stop reading anyway: check has everything the stream would still bring.
+        await asyncio.wait({reader}, timeout=min(self.config.stop_grace, STOP_READ_GRACE))
         self._close_reader()
 
     async def _keep_after_abort(self, req: _Request) -> None:
