@@ -117,7 +117,9 @@ class _Request:
         #: the stream's (or sync reply's) finish_reason; None until the request ended
         self.finish_reason: str | None = None
         self.sent = False
+        #: events read from the stream, and events that could not be read
         self.events = 0
+        self.unreadable_events = 0
         #: the server's completed-generation count when it was last seen idle before sending
         self.gens_before: int | None = None
         #: what perf said about this request once it ended (None: not asked or no answer)
@@ -351,7 +353,10 @@ class Generation:
             async with aclosing(stream.events()) as events:
                 async for event in events:
                     now = req.last_event_at = time.monotonic()
-                    req.events += 1
+                    if event.unreadable is None:
+                        req.events += 1
+                    else:
+                        req.unreadable_events += 1
                     if event.unreadable is not None:
                         # Its text is lost on the wire but not on the server: take it from there.
                         req.text.lose_stream_position()
@@ -373,7 +378,7 @@ class Generation:
                     if event.final:
                         req.finish_reason = event.finish_reason
                         return
-                    if req.events > limit and not self._stopping:
+                    if max(req.events, req.unreadable_events) > limit and not self._stopping:
                         raise _Oversized(
                             f"The server sent {req.events} events for at most {req.max_length}"
                             " tokens without ending the stream; stopped reading it",

@@ -292,3 +292,12 @@ async def test_stop_during_a_flood_acts_at_once(make_emulator):
     assert len(record.sent_events) - sent_at_stop < 250
     assert emu.wait_idle(5.0)
     assert outcome.text == shown(events) == record.text
+
+
+async def test_unreadable_blocks_do_not_count_towards_the_event_limit(make_emulator):
+    # One token per event, and garbage before most events: more blocks than max_length.
+    emu = make_emulator(token_rate=50.0, poll_interval=0.005)
+    emu.faults = Faults(garbage_events=True)
+    gen, outcome, events = await generate(emu, max_length=40)
+    assert isinstance(outcome, Finished), outcome
+    assert outcome.text == shown(events) == emu.expected_text(PROMPT, 40)
