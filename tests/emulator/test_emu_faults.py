@@ -107,6 +107,7 @@ def test_busy_first(emu):
 
 def test_prompt_delay(emu):
     emu.faults = Faults(prompt_delay=0.6)
+    t0 = time.monotonic()  # the clock starts when the request is sent, not when reading starts
     sock = open_request(emu.port, "POST", STREAM, {"prompt": "pd", "max_length": 5,
                                                     "genkey": "PD"})
     try:
@@ -114,7 +115,7 @@ def test_prompt_delay(emu):
                         and emu.generation("PD").state == "running")
         assert get(emu.port, "/api/extra/perf").json()["idle"] == 0
         assert check(emu, "PD") == ""
-        r = read_response(sock)
+        r = read_response(sock, t0=t0)
     finally:
         sock.close()
     assert r.time_of(b"data: ") >= 0.6
