@@ -54,7 +54,7 @@ from .recovery import (
 )
 from .retry import RetryPolicy
 from .settings import build_body
-from .stall import Probe, StallWatch, Verdict, server_done
+from .stall import Probe, StallWatch, Verdict, describe, server_done
 from .stoptrim import StopTrimmer
 from .textmerge import RequestText, ShownText
 
@@ -475,29 +475,17 @@ class Generation:
                 req.polling = True
                 log.warning("stream %s delivers nothing while the server generates: "
                             "polling check (a buffering proxy?)", req.genkey)
-            verdict = decision.verdict
-            if verdict is Verdict.AHEAD:
-                if req.polling:
-                    self._set_state(ConnectionState.STREAMING, "the stream is held back "
-                                    "(a buffering proxy?); polling the text")
-                else:
-                    self._set_state(ConnectionState.STREAMING)
-                self._take_check(req, text)
-            elif verdict is Verdict.NEVER_ENDED:
+            if decision.verdict is Verdict.NEVER_ENDED:
                 self._cancel_reason = E.StreamInterrupted(
                     "The server finished but the stream never ended",
                     url=self.client.url, genkey=req.genkey)
                 reader.cancel()
                 return
-            elif verdict is Verdict.QUEUED:
-                self._set_state(ConnectionState.QUEUED,
-                                f"waiting in the server's queue ({perf.queue} waiting)")
-            elif verdict is Verdict.PROCESSING:
-                self._set_state(ConnectionState.PROCESSING,
-                                f"the server is reading the prompt ({int(silent)} s)")
-            elif verdict is Verdict.STALLED:
-                self._set_state(ConnectionState.STALLED,
-                                f"no new text for {int(silent)} s; the server is busy")
+            shown = describe(decision.verdict, silent, perf.queue, req.polling)
+            if shown is not None:
+                self._set_state(*shown)
+            if decision.verdict is Verdict.AHEAD:
+                self._take_check(req, text)
             await asyncio.sleep(cfg.poll_interval)
 
     # ------------------------------------------------------------------ recovery

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .events import ConnectionState
+
 
 def server_done(idle: bool, total_gens: int, gens_before: int | None, has_text: bool) -> bool:
     """Is the server finished with our request? Idle, or (with its text in hand) one more
@@ -88,3 +90,20 @@ class StallWatch:
         if not p.polling:
             return Decision(Verdict.STALLED)
         return Decision(Verdict.WAIT)
+
+
+def describe(verdict: Verdict, silent: float, queue: int,
+             polling: bool) -> tuple[ConnectionState, str] | None:
+    """The state and words the status bar shows for a verdict (None: leave it as it is)."""
+    if verdict is Verdict.AHEAD:
+        if polling:
+            return (ConnectionState.STREAMING,
+                    "the stream is held back (a buffering proxy?); polling the text")
+        return ConnectionState.STREAMING, ""
+    if verdict is Verdict.QUEUED:
+        return ConnectionState.QUEUED, f"waiting in the server's queue ({queue} waiting)"
+    if verdict is Verdict.PROCESSING:
+        return ConnectionState.PROCESSING, f"the server is reading the prompt ({int(silent)} s)"
+    if verdict is Verdict.STALLED:
+        return ConnectionState.STALLED, f"no new text for {int(silent)} s; the server is busy"
+    return None

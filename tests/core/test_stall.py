@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kobold_gui.core.stall import Probe, StallWatch, Verdict, server_done
+from kobold_gui.core.events import ConnectionState
+from kobold_gui.core.stall import Probe, StallWatch, Verdict, describe, server_done
 
 
 def probe(now, *, last_event_at=0.0, check=0, held=0, done=False, headers=True, polling=False):
@@ -65,3 +66,20 @@ def test_reset_forgets_signs_seen_before_an_event():
 ])
 def test_server_done(idle, total, before, has_text, done):
     assert server_done(idle, total, before, has_text) is done
+
+
+@pytest.mark.parametrize("verdict, polling, state, words", [
+    (Verdict.AHEAD, False, ConnectionState.STREAMING, ""),
+    (Verdict.AHEAD, True, ConnectionState.STREAMING, "buffering proxy"),
+    (Verdict.QUEUED, False, ConnectionState.QUEUED, "(2 waiting)"),
+    (Verdict.PROCESSING, False, ConnectionState.PROCESSING, "reading the prompt (7 s)"),
+    (Verdict.STALLED, False, ConnectionState.STALLED, "no new text for 7 s"),
+])
+def test_describe(verdict, polling, state, words):
+    shown = describe(verdict, 7.4, 2, polling)
+    assert shown is not None and shown[0] is state and words in shown[1]
+
+
+@pytest.mark.parametrize("verdict", [Verdict.WAIT, Verdict.NEVER_ENDED])
+def test_describe_leaves_the_state_alone(verdict):
+    assert describe(verdict, 7.0, 0, False) is None
