@@ -22,7 +22,16 @@ from typing import Any, TextIO
 from .argparsing import Parser
 from .core import errors as E
 from .core import settings as S
-from .core.events import Event, Failed, Finished, Recovered, Retrying, StateChanged, Tokens
+from .core.events import (
+    Event,
+    Failed,
+    Finished,
+    Recovered,
+    Retrying,
+    StateChanged,
+    Tokens,
+    finish_words,
+)
 from .core.generation import Generation
 from .core.logs import register_secret, setup_logging
 from .core.protocol import KoboldClient, authorization_header
@@ -118,8 +127,12 @@ class TerminalFace:
                 self._start_countdown(event)
         elif isinstance(event, Failed):
             self.status(f"error: {event.error.message}", always=True)
-        elif isinstance(event, Finished) and self.verbose:
-            self.status(f"finished ({event.finish_reason}), {len(event.text)} characters")
+        elif isinstance(event, Finished):
+            for warning in event.warnings:
+                self.status(f"warning: {warning}", always=True)
+            if self.verbose:
+                self.status(f"finished ({finish_words(event.finish_reason)}), "
+                            f"{len(event.text)} characters")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:

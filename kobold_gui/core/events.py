@@ -41,6 +41,7 @@ FINISH_WORDS: dict[str, str] = {
 
 
 def finish_words(reason: str) -> str:
+    """`Finished.finish_reason` in the words both faces show (unknown reasons as they are)."""
     return FINISH_WORDS.get(reason, reason)
 
 
@@ -93,6 +94,9 @@ class Finished:
     recovered: tuple[tuple[int, int], ...] = ()
     #: "stream" or "poll" (the server could not stream)
     mode: str = "stream"
+    #: things the person should know although the text is complete (e.g. the server's record
+    #: disagreed with the text shown, which was kept)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,13 @@ and every piece of text the server generated for us is in that last event.
 
 The rules that make it resilient:
 - Every request carries a fresh genkey, so `check` and `abort` only ever touch our text.
-- Text can arrive from the stream or from `check` (cumulative); both are merged by length into
-  one raw text per request, so nothing is shown twice and nothing is skipped.
+- Text can arrive from the stream or from `check` (cumulative); both are merged into one raw text
+  per request (`textmerge`), so nothing is shown twice and nothing is skipped. An event the client
+  cannot read is made good at once from `check`; when a generation ends (or is stopped) the
+  server's record is taken once more, so text generated but never received is still kept.
+- The decisions are pure and table-tested: `stall` (what silence means), `recovery` (is a broken
+  request complete, how many tokens remain, why did it end) and `textmerge`. This module only
+  drives them: the requests, the readers and the watch.
 - Silence is not failure: after `stall_after` seconds we ask the server (`perf`, `check`) whether
   it is queueing, reading the prompt, generating behind a buffering proxy, or really stuck.
 - A stream that breaks before its final event is recovered through `check`, then continued with
@@ -17,6 +22,7 @@ The rules that make it resilient:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -38,11 +44,25 @@ from .events import (
     Tokens,
 )
 from .protocol import KoboldClient, Perf
+from .recovery import (
+    ServerFacts,
+    continuation_body,
+    event_limit,
+    finish_reason,
+    perf_is_ours,
+    remaining_tokens,
+)
 from .retry import RetryPolicy
 from .settings import build_body
+from .stall import Probe, StallWatch, Verdict, describe, server_done
 from .stoptrim import StopTrimmer
+from .textmerge import RequestText, ShownText
 
 log = logging.getLogger(__name__)
+
+
+#: after an abort the server reported done, how long to keep reading for the final event
+STOP_READ_GRACE = 0.3
 
 
 def new_genkey() -> str:
@@ -57,7 +77,8 @@ class ResilienceConfig:
     stall_after: float = 5.0
     #: how often `check` is polled when the stream cannot be used
     poll_interval: float = 0.5
-    #: after Stop, how long to wait for the server's final event before closing the stream
+    #: after Stop, how long the abort may take, and how long check is asked for the text the
+    #: server generated until the abort took effect
     stop_grace: float = 3.0
     #: before sending, wait at most this long for the server to finish other work
     idle_wait: float = 30.0
@@ -78,24 +99,33 @@ class _Stopped(E.KoboldError):
     """Internal: the user pressed Stop while something was being awaited."""
 
 
+class _Oversized(E.ProtocolError):
+    """Internal: the stream sent more events than `max_length` tokens can make."""
+
+
 class _Request:
     """One HTTP generation request: the first one, or a continuation after a break."""
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = body
         self.genkey: str = body["genkey"]
-        self.stream_raw = ""  # what the stream delivered
-        self.raw = ""  # what was taken into the text (stream or check, whichever was ahead)
+        #: the raw text the server generated for this request, as far as we received it
+        self.text = RequestText()
         self.headers = False
         self.last_event_at = time.monotonic()
         self.polling = False
+        #: the stream's (or sync reply's) finish_reason; None until the request ended
         self.finish_reason: str | None = None
         self.sent = False
+        #: events read from the stream, and events that could not be read
+        self.events = 0
+        self.unreadable_events = 0
         #: the server's completed-generation count when it was last seen idle before sending
         self.gens_before: int | None = None
-        #: what the server said at the end of recovering this request (perf, check text)
-        self.recovered_perf: Perf | None = None
-        self.recovered_check = ""
+        #: what perf said about this request once it ended (None: not asked or no answer)
+        self.facts: ServerFacts | None = None
+        #: the abort after Stop found this request running on the server (not queued)
+        self.abort_running = False
 
     @property
     def max_length(self) -> int:
@@ -124,10 +154,7 @@ class Generation:
         self._emit = emit
         body = self._request.body
         self._trimmer = StopTrimmer(body.get("stop_sequence", []) if body.get("trim_stop") else [])
-        self._chunks: list[str] = []
-        self._length = 0
-        self.recovered: list[tuple[int, int]] = []
-        self.finish_reason: str | None = None
+        self._shown = ShownText()
         self.started_at: float | None = None
         self.first_token_at: float | None = None
         self.outcome: Finished | Failed | None = None
@@ -138,14 +165,17 @@ class Generation:
         self._stop_task: asyncio.Task[None] | None = None
         self._recovery_pending: _Request | None = None
         self._state: tuple[ConnectionState, str] | None = None
+        self._warnings: list[str] = []
 
     # ------------------------------------------------------------------ public
     @property
     def text(self) -> str:
         """Everything shown so far (joined on demand: appends stay O(1))."""
-        if len(self._chunks) > 1:
-            self._chunks[:] = ["".join(self._chunks)]
-        return self._chunks[0] if self._chunks else ""
+        return self._shown.text
+
+    @property
+    def recovered(self) -> list[tuple[int, int]]:
+        return self._shown.recovered
 
     @property
     def stopping(self) -> bool:
@@ -168,7 +198,9 @@ class Generation:
         finally:
             if self._stop_task is not None and not self._stop_task.done():
                 self._stop_task.cancel()
-        if isinstance(outcome, Failed) and isinstance(outcome.error, E.ConnectionFailed):
+        if isinstance(outcome, Failed) and isinstance(outcome.error, E.NotKoboldServer):
+            self._set_state(ConnectionState.INCOMPATIBLE, outcome.error.message)
+        elif isinstance(outcome, Failed) and isinstance(outcome.error, E.ConnectionFailed):
             self._set_state(ConnectionState.OFFLINE, outcome.error.message)
         else:
             self._set_state(ConnectionState.CONNECTED)
@@ -180,21 +212,26 @@ class Generation:
     async def _run(self) -> Finished | Failed:
         attempt = 0
         while True:
-            progress = self._length
+            progress = self._shown.length
             try:
                 if self._stopping:
                     raise _Stopped("stopped")
                 pending = self._recovery_pending
                 if pending is not None:
                     await self._recover(pending)
-                    if self._complete(pending):
-                        return self._finished()
-                    self._continue_after(pending)
+                    if await self._complete(pending):
+                        return await self._finished()
+                    await self._continue_after(pending)
                 await self._wait_until_idle()
                 await self._send(self._request)
-                return self._finished()
+                if not self._stopping:
+                    await self._settle(self._request)
+                return await self._finished()
             except _Stopped:
-                return self._finished()
+                return await self._finished()
+            except _Oversized as err:
+                log.warning("%s", err.message)
+                return await self._give_up_oversized(err)
             except E.EndpointMissing as err:
                 if self.mode == "stream" and str(err.context.get("endpoint", "")).endswith(
                     "/stream"
@@ -202,12 +239,12 @@ class Generation:
                     log.info("%s has no stream endpoint; polling instead", self.client.url)
                     self.mode = "poll"
                     continue
-                return Failed(err, self.text, tuple(self.recovered))
+                return self._failed(err)
             except E.KoboldError as err:
                 broke_midway = False
                 self._log_failure(err, attempt)
                 if self._stopping:
-                    return self._finished()
+                    return await self._finished()
                 error = err
                 req = self._request
                 broke_midway = isinstance(err, E.StreamInterrupted) or (
@@ -215,15 +252,15 @@ class Generation:
                                                | E.ServerError))
                 if broke_midway and self._recovery_pending is None:
                     if not self.config.recover:
-                        return Failed(err, self.text, tuple(self.recovered))
+                        return self._failed(err)
                     # The server may hold text we never received: fetch it before going on.
                     self._recovery_pending = req
-            if self._length > progress:
+            if self._shown.length > progress:
                 attempt = 0  # progress was made: the budget of attempts starts again
             attempt += 1
             retryable = error.retryable or broke_midway
             if not retryable or attempt > self.config.retry.max_attempts:
-                return Failed(error, self.text, tuple(self.recovered))
+                return self._failed(error)
             if broke_midway and attempt == 1:
                 continue  # first break since the last progress: recover at once, no waiting
             delay = self.config.retry.delay(attempt)
@@ -232,16 +269,35 @@ class Generation:
                             f"{error.message}; attempt {attempt} of "
                             f"{self.config.retry.max_attempts} in {delay:.1f} s")
             if await self._sleep(delay):
-                return self._finished()
+                return await self._finished()
 
-    def _finished(self) -> Finished | Failed:
-        self._append_shown(self._trimmer.flush(), recovered=False)
+    async def _finished(self) -> Finished | Failed:
+        req = self._request
         if self._stopping:
-            if not self._length and not any(r.sent for r in self.requests):
+            await self._keep_after_abort(req)
+        self._show(self._trimmer.flush(), recovered=False)
+        warnings = self._collect_warnings()
+        if self._stopping:
+            if not self._shown.length and not any(r.sent for r in self.requests):
                 return Failed(E.Cancelled("Cancelled before anything was generated"), "")
-            return Finished(self.text, "stopped", True, tuple(self.recovered), self.mode)
-        reason = "stop" if self._trimmer.hit else (self.finish_reason or "length")
-        return Finished(self.text, reason, False, tuple(self.recovered), self.mode)
+            return Finished(self.text, "stopped", True, tuple(self.recovered), self.mode,
+                            warnings)
+        reason = finish_reason(req.finish_reason, req.facts, self._trimmer.hit)
+        return Finished(self.text, reason, False, tuple(self.recovered), self.mode, warnings)
+
+    def _failed(self, error: E.KoboldError) -> Failed:
+        self._show(self._trimmer.flush(), recovered=False)
+        return Failed(error, self.text, tuple(self.recovered))
+
+    def _collect_warnings(self) -> tuple[str, ...]:
+        out = list(self._warnings)
+        for r in self.requests:
+            if r.text.divergence is not None:
+                out.append(f"{r.text.divergence}; the text shown was kept")
+            if r.text.gaps:
+                out.append(f"the text of {r.text.gaps} unreadable stream event(s) is missing: "
+                           "the server's record could not supply it")
+        return tuple(out)
 
     # ------------------------------------------------------------------ sending
     async def _wait_until_idle(self) -> None:
@@ -286,29 +342,49 @@ class Generation:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-        if req.finish_reason is not None:
-            self.finish_reason = req.finish_reason
 
     async def _read_stream(self, req: _Request) -> None:
         req.sent = True
+        limit = event_limit(req.max_length)
         async with self.client.stream(req.body) as stream:
             req.headers = True
             req.last_event_at = time.monotonic()
-            if not req.raw:
+            if not req.text.length:
                 self._set_state(ConnectionState.PROCESSING, "the server is reading the prompt")
+            last_resync = 0.0
             async with aclosing(stream.events()) as events:
                 async for event in events:
-                    req.last_event_at = time.monotonic()
-                    req.stream_raw += event.token
-                    if req.polling and len(req.stream_raw) >= len(req.raw):
-                        req.polling = False  # the stream caught up: stop polling check
-                    if len(req.stream_raw) > len(req.raw):
-                        if not req.polling:
-                            self._set_state(ConnectionState.STREAMING)
-                        self._take(req, req.stream_raw)
+                    now = req.last_event_at = time.monotonic()
+                    if event.unreadable is None:
+                        req.events += 1
+                    else:
+                        req.unreadable_events += 1
+                    if event.unreadable is not None:
+                        # Its text is lost on the wire but not on the server: take it from there.
+                        req.text.lose_stream_position()
+                        log.warning("unreadable stream event (%s) for %s; resynchronising "
+                                    "from the server's record", event.unreadable, req.genkey)
+                        await self._resync(req)
+                        last_resync = now
+                    elif req.text.stream_anchored:
+                        self._take_stream(req, event.token)
+                    else:
+                        req.text.from_stream(event.token)
+                        if (req.text.unplaced_events == 1 or event.final
+                                or now - last_resync >= self.config.poll_interval):
+                            # This check covers the events read since the loss: find their
+                            # place, or follow check until they can be placed.
+                            await self._resync(req)
+                            last_resync = now
+                            req.text.reanchor()
                     if event.final:
                         req.finish_reason = event.finish_reason
                         return
+                    if max(req.events, req.unreadable_events) > limit and not self._stopping:
+                        raise _Oversized(
+                            f"The server sent {req.events} events for at most {req.max_length}"
+                            " tokens without ending the stream; stopped reading it",
+                            url=self.client.url, genkey=req.genkey, events=req.events)
 
     async def _read_polling(self, req: _Request) -> None:
         """For servers that cannot stream: synchronous generate, with `check` for live text."""
@@ -322,7 +398,7 @@ class Generation:
                 if call.done():
                     break
                 try:
-                    self._take(req, await self.client.check(req.genkey))
+                    self._take_check(req, await self.client.check(req.genkey))
                 except E.KoboldError as err:
                     log.debug("check while polling failed: %s", err)
             result = call.result()
@@ -334,16 +410,46 @@ class Generation:
         except E.KoboldError:
             final = ""
         # `check` holds the untrimmed text; the result may be trimmed by the server.
-        self._take(req, final if len(final) >= len(result.text) else result.text)
+        self._take_check(req, final if len(final) >= len(result.text) else result.text)
         req.finish_reason = result.finish_reason
+
+    async def _resync(self, req: _Request) -> None:
+        """Take the server's record for `req` now (the stream lost or cannot place text)."""
+        try:
+            text = await self.client.check(req.genkey)
+        except E.KoboldError as err:
+            log.info("resynchronising %s from check failed: %s", req.genkey, err)
+            return
+        if len(text) > req.text.length and not req.polling:
+            self._set_state(ConnectionState.STREAMING)
+        self._take_check(req, text)
+
+    async def _settle(self, req: _Request) -> None:
+        """The request ended: compare with the server's record once more, learn why it ended."""
+        try:
+            text = await self.client.check(req.genkey)
+        except E.KoboldError as err:
+            log.info("final check of %s failed: %s", req.genkey, err)
+            text = ""
+        if req.text.agrees_with(text):
+            self._take_check(req, text, recovered=True)
+        for _ in range(5):
+            try:
+                perf = await self.client.perf()
+            except E.KoboldError:
+                return
+            ours = perf_is_ours(perf.idle, perf.total_gens, req.gens_before, bool(text))
+            if ours or (req.gens_before is not None and perf.total_gens > req.gens_before):
+                req.facts = ServerFacts(ours, perf.last_token_count, perf.stop_reason)
+                return
+            # Not counted yet (the lock is released just after the final event): ask again.
+            await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ watching silence
     async def _watch(self, req: _Request, reader: asyncio.Task[None]) -> None:
         """Tell a queue, a long prompt, a buffering proxy and a dead stream apart."""
         cfg = self.config
-        done_seen = 0  # probes in a row that found the server done with our request
-        ahead_seen = 0  # probes in a row that found `check` ahead of a silent stream
-        last_growth = time.monotonic()
+        watch = StallWatch(cfg.stall_after, last_growth=time.monotonic())
         while not reader.done():
             silent = time.monotonic() - req.last_event_at
             if silent < cfg.stall_after and not req.polling:
@@ -358,56 +464,31 @@ class Generation:
                 await asyncio.sleep(cfg.poll_interval)
                 continue
             if req.last_event_at != seen and not req.polling:
-                done_seen = ahead_seen = 0
+                watch.reset()
                 continue  # the stream spoke while we asked: these answers are already stale
             now = time.monotonic()
             silent = now - req.last_event_at
-            if len(text) > len(req.raw):
-                done_seen = 0
-                ahead_seen += 1
-                last_growth = now
-                if req.headers and not req.polling and ahead_seen >= 2:
-                    # Twice ahead with no event in between: not a race, the stream is held back.
-                    req.polling = True
-                    log.warning("stream %s delivers nothing while the server generates: "
-                                "polling check (a buffering proxy?)", req.genkey)
-                if req.polling:
-                    self._set_state(ConnectionState.STREAMING, "the stream is held back "
-                                    "(a buffering proxy?); polling the text")
-                else:
-                    self._set_state(ConnectionState.STREAMING)
-                self._take(req, text)
-            elif self._server_done(req, perf, text):
-                ahead_seen = 0
-                done_seen += 1
-                if done_seen >= 2 and now - max(req.last_event_at, last_growth) >= cfg.stall_after:
-                    self._cancel_reason = E.StreamInterrupted(
-                        "The server finished but the stream never ended",
-                        url=self.client.url, genkey=req.genkey)
-                    reader.cancel()
-                    return
-            else:
-                done_seen = ahead_seen = 0
-                if not req.headers:
-                    self._set_state(ConnectionState.QUEUED,
-                                    f"waiting in the server's queue ({perf.queue} waiting)")
-                elif not req.raw:
-                    self._set_state(ConnectionState.PROCESSING,
-                                    f"the server is reading the prompt ({int(silent)} s)")
-                elif not req.polling:
-                    self._set_state(ConnectionState.STALLED,
-                                    f"no new text for {int(silent)} s; the server is busy")
+            decision = watch.classify(Probe(
+                now=now, last_event_at=req.last_event_at, check_length=len(text),
+                held_length=req.text.length,
+                done=server_done(perf.idle, perf.total_gens, req.gens_before, bool(text)),
+                headers=req.headers, polling=req.polling))
+            if decision.start_polling:
+                req.polling = True
+                log.warning("stream %s delivers nothing while the server generates: "
+                            "polling check (a buffering proxy?)", req.genkey)
+            if decision.verdict is Verdict.NEVER_ENDED:
+                self._cancel_reason = E.StreamInterrupted(
+                    "The server finished but the stream never ended",
+                    url=self.client.url, genkey=req.genkey)
+                reader.cancel()
+                return
+            shown = describe(decision.verdict, silent, perf.queue, req.polling)
+            if shown is not None:
+                self._set_state(*shown)
+            if decision.verdict is Verdict.AHEAD:
+                self._take_check(req, text)
             await asyncio.sleep(cfg.poll_interval)
-
-    @staticmethod
-    def _server_done(req: _Request, perf: Perf, check_text: str) -> bool:
-        """Is the server finished with `req`? Idle, or (with its text in hand) one more
-        completed generation than before we sent it, though a stuck writer still holds the lock.
-        """
-        if perf.idle:
-            return True
-        return bool(check_text) and req.gens_before is not None and (
-            perf.total_gens > req.gens_before)
 
     # ------------------------------------------------------------------ recovery
     async def _recover(self, req: _Request) -> None:
@@ -416,65 +497,107 @@ class Generation:
         self._set_state(ConnectionState.RECOVERING, "fetching the text the server generated")
         deadline = time.monotonic() + max(10.0, self.config.stall_after * 2)
         while True:
-            before = len(req.raw)
+            before = req.text.length
             # perf first: if it says the server is done, the check that follows is complete.
-            perf = await self.client.perf()
+            perf: Perf = await self.client.perf()
             text = await self.client.check(req.genkey)
-            self._take(req, text, recovered=True)
-            if len(req.raw) > before:
+            self._take_check(req, text, recovered=True)
+            if req.text.length > before:
                 deadline = time.monotonic() + max(10.0, self.config.stall_after * 2)
-            if self._server_done(req, perf, text) or time.monotonic() > deadline:
+            done = server_done(perf.idle, perf.total_gens, req.gens_before, bool(text))
+            if done or time.monotonic() > deadline:
                 break
             if await self._sleep(self.config.poll_interval):
                 raise _Stopped("stopped")
         self._recovery_pending = None
-        req.recovered_perf = perf
-        req.recovered_check = text
+        ours = done and perf_is_ours(perf.idle, perf.total_gens, req.gens_before, bool(text))
+        req.facts = ServerFacts(ours, perf.last_token_count, perf.stop_reason)
 
-    def _complete(self, req: _Request) -> bool:
+    async def _complete(self, req: _Request) -> bool:
         """Did the broken request already produce everything it was asked for?"""
         if self._trimmer.hit or req.finish_reason is not None:
             return True
-        return self._remaining(req) <= 0
+        return await self._remaining(req) <= 0
 
-    def _remaining(self, req: _Request) -> int:
-        perf, check_text = req.recovered_perf, req.recovered_check
-        if perf is not None and check_text and self._server_done(req, perf, check_text):
-            generated = perf.last_token_count  # the server's last generation was ours
-            if perf.stop_reason == 1:
-                return 0  # it ended on end-of-sequence: nothing more to generate
-        else:
-            # The server lost it (restart): estimate from what we hold, about 4 chars a token.
-            generated = max(len(req.raw) // 4, 1 if req.raw else 0)
-        return req.max_length - generated
+    async def _remaining(self, req: _Request) -> int:
+        counted: int | None = None
+        if req.facts is None or not req.facts.ours:
+            # The server lost the request (a restart): count what we hold with its tokenizer.
+            held = req.text.text
+            try:
+                counted = await self.client.tokencount(held, special=False) if held else 0
+            except E.KoboldError as err:
+                log.info("tokencount failed (%s); estimating the remaining length", err)
+        return remaining_tokens(req.max_length, req.facts, counted, req.text.length)
 
-    def _continue_after(self, req: _Request) -> None:
+    async def _continue_after(self, req: _Request) -> None:
         """Next request: the same settings, the prompt extended by all text so far."""
-        remaining = self._remaining(req)
-        raw_total = "".join(r.raw for r in self.requests)
-        body = dict(req.body)
-        body.update(prompt=self.prompt + raw_total, max_length=remaining, genkey=new_genkey())
-        self._request = _Request(body)
+        remaining = await self._remaining(req)
+        raw_total = "".join(r.text.text for r in self.requests)
+        self._request = _Request(continuation_body(req.body, self.prompt, raw_total, remaining,
+                                                   new_genkey()))
         self.requests.append(self._request)
         log.info("continuing generation %s as %s for %d more tokens", self.genkey,
                  self._request.genkey, remaining)
+
+    async def _give_up_oversized(self, err: E.KoboldError) -> Failed:
+        """Too many events: abort on the server, keep what it generated, say why."""
+        req = self._request
+        try:
+            async with asyncio.timeout(self.config.stop_grace):
+                running = await self.client.abort_status(req.genkey)
+        except (E.KoboldError, TimeoutError) as exc:
+            log.info("abort of %s failed: %s", req.genkey, exc)
+            running = False
+        req.abort_running = running or req.events > 0
+        await self._keep_after_abort(req)
+        return self._failed(err)
 
     # ------------------------------------------------------------------ stop
     async def _abort_then_close(self, req: _Request) -> None:
         try:
             async with asyncio.timeout(self.config.stop_grace):
-                await self.client.abort(req.genkey)
+                req.abort_running = await self.client.abort_status(req.genkey)
         except (E.KoboldError, TimeoutError) as err:
             log.info("abort of %s failed (%s); closing the stream instead", req.genkey, err)
             self._close_reader()
             return
-        if not req.raw:
-            # Never read a stream cancelled before it produced text: a request aborted while
-            # queued replays the previous generation's text (1.76 bug).
+        reader = self._reader
+        if not req.abort_running or not req.text.length or reader is None:
+            # A request aborted while queued replays the previous generation's text (1.76
+            # bug): never read it. One aborted before its first event: check has its text.
             self._close_reader()
             return
-        await asyncio.sleep(self.config.stop_grace)
+        # The final event usually follows the abort at once; if not (a flood, a server that
+        # goes on), stop reading anyway: check has everything the stream would still bring.
+        await asyncio.wait({reader}, timeout=min(self.config.stop_grace, STOP_READ_GRACE))
         self._close_reader()
+
+    async def _keep_after_abort(self, req: _Request) -> None:
+        """After an abort, the server's record for our genkey holds text we may never have
+        received (e.g. generated before the first event): keep it. Only for a request the
+        server really ran: for one aborted while queued, check replays someone else's text.
+        """
+        task = self._stop_task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait({task}, timeout=self.config.stop_grace * 2)
+        if not req.abort_running:
+            return
+        deadline = time.monotonic() + self.config.stop_grace
+        last: str | None = None
+        while True:
+            try:
+                text = await self.client.check(req.genkey)
+            except E.KoboldError as err:
+                log.info("check after abort of %s failed: %s", req.genkey, err)
+                return
+            self._take_check(req, text, recovered=True)
+            # The abort takes effect after the token in progress: wait until it stands still.
+            if text == last or time.monotonic() > deadline:
+                return
+            last = text
+            await asyncio.sleep(min(0.1, self.config.poll_interval))
 
     def _close_reader(self) -> None:
         if self._reader is not None and not self._reader.done():
@@ -491,32 +614,31 @@ class Generation:
         return True
 
     # ------------------------------------------------------------------ text
-    def _take(self, req: _Request, cumulative_raw: str, recovered: bool = False) -> None:
+    def _take_stream(self, req: _Request, token: str) -> None:
+        new = req.text.from_stream(token)
+        if req.polling and not req.text.stream_behind:
+            req.polling = False  # the stream caught up: stop polling check
+        if new:
+            if not req.polling:
+                self._set_state(ConnectionState.STREAMING)
+            self._take(new, recovered=False)
+
+    def _take_check(self, req: _Request, cumulative: str, recovered: bool = False) -> None:
         """Merge a cumulative view of `req`'s raw text; only what is new gets shown."""
-        if len(cumulative_raw) <= len(req.raw):
-            return
-        if not cumulative_raw.startswith(req.raw):
-            log.warning("text sources disagree for %s; keeping what was shown", req.genkey)
-        new = cumulative_raw[len(req.raw):]
-        req.raw = cumulative_raw
+        new = req.text.from_check(cumulative)
+        if new:
+            self._take(new, recovered)
+
+    def _take(self, raw: str, recovered: bool) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
-        self._append_shown(self._trimmer.feed(new), recovered)
+        self._show(self._trimmer.feed(raw), recovered)
 
-    def _append_shown(self, text: str, recovered: bool) -> None:
-        if not text:
+    def _show(self, text: str, recovered: bool) -> None:
+        piece = self._shown.append(text, recovered)
+        if piece is None:
             return
-        start = self._length
-        self._chunks.append(text)
-        self._length += len(text)
-        if recovered:
-            if self.recovered and self.recovered[-1][1] == start:
-                self.recovered[-1] = (self.recovered[-1][0], self._length)
-            else:
-                self.recovered.append((start, self._length))
-            self._emit(Recovered(text))
-        else:
-            self._emit(Tokens(text))
+        self._emit(Recovered(piece.text) if piece.recovered else Tokens(piece.text))
 
     # ------------------------------------------------------------------ reporting
     def _set_state(self, state: ConnectionState, detail: str = "") -> None:

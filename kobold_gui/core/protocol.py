@@ -13,7 +13,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,10 +160,16 @@ class GenerateResult:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """One `data:` event; `finish_reason` is None on every event but the last."""
+    """One `data:` event; `finish_reason` is None on every event but the last.
+
+    An event that could not be read (invalid JSON, no `token`, a token that is not a string)
+    is still reported, with `unreadable` saying why and an empty token: its text is missing
+    here, and the generation takes it from the server's record (`check`).
+    """
 
     token: str
     finish_reason: str | None = None
+    unreadable: str | None = None
 
     @property
     def final(self) -> bool:
@@ -393,8 +399,10 @@ class KoboldClient:
             raise self._status_error(401, b"", "/api/v1/model")
         return ServerInfo(self.url, version, model, await self.max_context_length())
 
-    async def tokencount(self, text: str) -> int:
-        data = await self._request("POST", "/api/extra/tokencount", json_body={"prompt": text})
+    async def tokencount(self, text: str, special: bool = True) -> int:
+        """Tokens in `text` by the server's tokenizer; `special` adds the model's BOS token."""
+        data = await self._request("POST", "/api/extra/tokencount",
+                                   json_body={"prompt": text, "special": special})
         try:
             return int(data["value"])
         except (KeyError, TypeError, ValueError):
@@ -426,6 +434,14 @@ class KoboldClient:
         """Ask the server to stop generation `genkey`; True if it says it did."""
         data = await self._request("POST", "/api/extra/abort", json_body={"genkey": genkey})
         return isinstance(data, dict) and str(data.get("success")).lower() == "true"
+
+    async def abort_status(self, genkey: str) -> bool:
+        """Abort `genkey`; True only if it was running (`done`), False if it was still queued
+        (a deferred abort) or unknown. Only a request that ran has text of its own in `check`.
+        """
+        data = await self._request("POST", "/api/extra/abort", json_body={"genkey": genkey})
+        return (isinstance(data, dict) and str(data.get("success")).lower() == "true"
+                and str(data.get("done")).lower() == "true")
 
     @asynccontextmanager
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[EventStream]:
@@ -469,12 +485,12 @@ class EventStream:
         self._response = response
         self._client = client
         self._path = path
-        #: events that could not be understood and were skipped
+        #: `message` events that could not be read (reported as unreadable)
         self.skipped = 0
-        #: events understood so far
+        #: events read so far
         self.received = 0
 
-    async def events(self) -> AsyncIterator[StreamEvent]:
+    async def events(self) -> AsyncGenerator[StreamEvent, None]:
         """Use as `async with aclosing(stream.events()) as events:` so an early exit closes it."""
         source = EventSource(self._response)
         try:
@@ -483,11 +499,12 @@ class EventStream:
                     event = self._parse(sse.event, sse.data)
                     if event is None:
                         continue
-                    self.received += 1
+                    if event.unreadable is None:
+                        self.received += 1
                     yield event
                     if event.final:
                         return
-        except httpx.HTTPError as exc:
+        except TRANSPORT_EXCEPTIONS as exc:
             err = self._client._network_error(exc, self._path)
             raise E.StreamInterrupted(
                 f"The stream broke after {self.received} events: {err.message}",
@@ -501,20 +518,33 @@ class EventStream:
     def _parse(self, name: str, data: str) -> StreamEvent | None:
         if name not in ("message", ""):
             log.debug("skipping unknown event %r", name)
-            return None
+            return None  # not a KoboldCPP text event: it never carries our text
+        problem: str
         try:
             payload = json.loads(data)
-            token = payload["token"]
-            if not isinstance(token, str):
-                raise TypeError(token)
-        except (ValueError, KeyError, TypeError):
-            self.skipped += 1
-            log.warning("skipping malformed stream event: %.200r", data)
-            return None
-        reason = payload.get("finish_reason")
-        # 1.76 sends the string "null" on intermediate events, newer servers JSON null.
-        final = reason not in (None, "null")
-        return StreamEvent(token, str(reason) if final else None)
+        except ValueError:
+            problem = "invalid JSON"
+        else:
+            token = payload.get("token") if isinstance(payload, dict) else None
+            if isinstance(token, str):
+                reason = payload.get("finish_reason")
+                # 1.76 sends the string "null" on intermediate events, newer servers JSON null.
+                final = reason not in (None, "null")
+                return StreamEvent(token, str(reason) if final else None)
+            if not isinstance(payload, dict):
+                problem = f"a JSON {type(payload).__name__}, not an object"
+            elif "token" not in payload:
+                problem = "no token"
+            else:
+                problem = f"the token is a {type(token).__name__}, not text"
+            reason = payload.get("finish_reason") if isinstance(payload, dict) else None
+            if reason not in (None, "null"):
+                self.skipped += 1
+                log.warning("unreadable final stream event (%s): %.200r", problem, data)
+                return StreamEvent("", str(reason), unreadable=problem)
+        self.skipped += 1
+        log.warning("unreadable stream event (%s): %.200r", problem, data)
+        return StreamEvent("", None, unreadable=problem)
 
 
 def _tls_problem(exc: BaseException) -> str | None:

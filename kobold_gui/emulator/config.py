@@ -46,6 +46,16 @@ class Faults:
     #: ``data: {not json``, an unknown ``event: ping`` carrying data, and a ``message`` whose JSON
     #: lacks ``token``. The real tokens still all arrive in valid events.
     garbage_events: bool = False
+    #: Stream: every ``garbage_every``-th data event goes out unreadable IN PLACE OF the real
+    #: one, so its text is really lost on the wire (check still has it). Comma-separated kinds,
+    #: used in turn: ``json`` (invalid JSON), ``no_token`` (the text under another key),
+    #: ``number`` (a number as the token), ``list`` (the token inside a list). The final event
+    #: is never replaced. Empty = off.
+    garbage_instead: str = ""
+    garbage_every: int = 3
+    #: The model ignores ``max_length`` (and EOS): it generates until aborted or disconnected,
+    #: so a stream never sends its final event by itself.
+    endless_stream: bool = False
     #: Stream: JSON is written with raw UTF-8 (not \\u escapes) and every event is written in
     #: several pieces: between the ``event:`` and ``data:`` lines, after ``data: ``, and inside
     #: every multi-byte character (or mid-JSON when there is none), with ``split_gap`` seconds

@@ -175,8 +175,11 @@ class Generation(threading.Thread):
         record: GenerationRecord,
         prompt_seconds: float,
         prompt_tokens: int = 1,
+        endless: bool = False,
     ) -> None:
         super().__init__(name=f"emu-gen-{params.genkey or 'nokey'}", daemon=True)
+        #: Faults.endless_stream: ignore max_length, EOS and stop strings (until aborted)
+        self.endless = endless
         self.engine = engine
         self.params = params
         self.record = record
@@ -236,7 +239,11 @@ class Generation(threading.Thread):
             interval = 0.0 if (not rate or rate <= 0 or rate == float("inf")) else 1.0 / rate
             stop_reason = STOP_LENGTH
             if not self._abort.is_set() and not engine.closed.is_set():
-                steps = engine.model.steps(p.context, p.max_length, p.stop_sequence, p.ban_eos)
+                if self.endless:
+                    steps = engine.model.steps(p.context, 10**12, (), True)
+                else:
+                    steps = engine.model.steps(p.context, p.max_length, p.stop_sequence,
+                                               p.ban_eos)
                 for i, step in enumerate(steps):
                     if interval:
                         # Pace against the start so the rate does not drift; an abort lets the
@@ -391,7 +398,8 @@ class Engine:
                 + faults.prompt_delay
                 + self.config.prompt_seconds_per_token * to_process
             )
-            gen = Generation(self, params, record, prompt_seconds, to_process)
+            gen = Generation(self, params, record, prompt_seconds, to_process,
+                             endless=faults.endless_stream)
             self.native = gen
             self.last_seed = (
                 params.sampler_seed

@@ -16,6 +16,23 @@ from collections.abc import Callable
 
 from .config import Faults
 
+#: kinds of ``Faults.garbage_instead``: how the real token is made unreadable
+GARBAGE_KINDS = ("json", "no_token", "number", "list")
+
+
+def unreadable_payload(kind: str, token: str, reason: str | None) -> str:
+    """A data line carrying `token` in a way a client cannot read."""
+    if kind == "json":
+        return json.dumps({"token": token, "finish_reason": reason})[:-1]  # unterminated
+    if kind == "no_token":
+        return json.dumps({"text": token, "finish_reason": reason})
+    if kind == "number":
+        return json.dumps({"token": len(token), "finish_reason": reason})
+    if kind == "list":
+        return json.dumps({"token": [token], "finish_reason": reason})
+    raise ValueError(f"unknown garbage kind {kind!r}; known: {', '.join(GARBAGE_KINDS)}")
+
+
 _GARBAGE_BLOCKS = (
     ("message", "{not json"),
     ("ping", json.dumps({"token": "PING", "finish_reason": "null"})),
@@ -42,6 +59,10 @@ class SseWriter:
         self.json_null_finish = json_null_finish
         self._buffer: list[bytes] | None = [] if faults.buffer_stream else None
         self._garbage_index = 0
+        self._instead = [k.strip() for k in faults.garbage_instead.split(",") if k.strip()]
+        for kind in self._instead:
+            unreadable_payload(kind, "", None)  # unknown kinds fail at once, not mid-stream
+        self._instead_index = 0
         self._nl = "\r\n" if faults.crlf else "\n"
         self.events_sent = 0
         if faults.split_utf8 and sock is not None:
@@ -53,9 +74,10 @@ class SseWriter:
     def event(self, token: str, finish_reason: str | None) -> list[str]:
         """Send one logical event; ``finish_reason`` None = intermediate.
 
-        Returns the tokens of the data events written (the json-null mode may split a final
-        event with text into two events).
+        Returns the tokens of the readable data events written (the json-null mode may split a
+        final event with text into two events; ``garbage_instead`` makes some unreadable).
         """
+        written: list[str] = []
         if finish_reason is None:
             events: list[tuple[str, str | None]] = [
                 (token, None if self.json_null_finish else "null")
@@ -71,12 +93,21 @@ class SseWriter:
                 name, data = _GARBAGE_BLOCKS[self._garbage_index % len(_GARBAGE_BLOCKS)]
                 self._garbage_index += 1
                 self._send(self._frame(name, data))
+            every = max(1, self.faults.garbage_every)
+            if (self._instead and reason in (None, "null") and tok
+                    and (self.events_sent + 1) % every == 0):
+                kind = self._instead[self._instead_index % len(self._instead)]
+                self._instead_index += 1
+                self._send(self._frame("message", unreadable_payload(kind, tok, reason)))
+                self.events_sent += 1
+                continue
             payload = json.dumps(
                 {"token": tok, "finish_reason": reason}, ensure_ascii=not self.faults.split_utf8
             )
             self._send(self._frame("message", payload))
             self.events_sent += 1
-        return [tok for tok, _ in events]
+            written.append(tok)
+        return written
 
     def finish(self) -> None:
         """Flush what a buffering proxy held back (``buffer_stream``)."""

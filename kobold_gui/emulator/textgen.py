@@ -8,6 +8,10 @@ into a keyed BLAKE2b hash and the digest picks the token. Consequences that test
   generation went on, because the hash state only depends on the concatenated text;
 * EOS (when ``eos_chance`` > 0) is drawn from the same digest, so it is deterministic too.
 
+The tokenizer (`tokenize`, behind ``/api/extra/tokencount``) reads generated text back into
+exactly the tokens that were generated: no token followed by others spells a longer token, so a
+longest-match split is unambiguous. Clients can count what they hold and get what was generated.
+
 The vocabulary mixes plain words with leading spaces, punctuation, newlines and multi-byte
 UTF-8 (Latin accents, CJK, curly quotes, an astral emoji) so clients meet every encoding case.
 """
@@ -35,7 +39,7 @@ VOCABULARY: tuple[tuple[str, int], ...] = (
     )),
     *((s, 3) for s in ("ed", "ing", "s", "ly")),
     (",", 14), (".", 12), ("!", 2), ("?", 2), (":", 2), (";", 1), ('"', 2), ("'", 1),
-    (" -", 1), ("\n", 8), ("\n\n", 2),
+    (" -", 1), ("\n", 10),
     (" São", 3), (" über", 3), (" café", 3), (" niño", 2), ("é", 2), ("è", 1), ("ö", 1),
     ("“", 2), ("”", 2), ("—", 1), ("π", 2), ("世界", 2), ("こんにちは", 2), (" 🙂", 2),
 )
@@ -63,13 +67,38 @@ def finish_reason_for(stop_reason: int) -> str:
     return "stop" if stop_reason == STOP_EOS else "length"
 
 
+#: vocabulary tokens by their first character, longest first (for the longest-match split)
+_BY_FIRST: dict[str, tuple[str, ...]] = {
+    first: tuple(sorted((t for t in _TOKENS if t[0] == first), key=len, reverse=True))
+    for first in {t[0] for t in _TOKENS}
+}
+
+
+def pieces(text: str) -> Iterator[str]:
+    """Split `text` into tokens: the longest vocabulary token at each place, else a word
+    (with its leading space), a whitespace character or a symbol.
+
+    Generated text comes back as exactly the tokens the model generated.
+    """
+    i, n = 0, len(text)
+    while i < n:
+        for token in _BY_FIRST.get(text[i], ()):
+            if text.startswith(token, i):
+                break
+        else:
+            match = _PIECE_RE.match(text, i)
+            token = match.group(0) if match else text[i]
+        yield token
+        i += len(token)
+
+
 def tokenize(text: str, add_bos: bool = True) -> list[int]:
-    """Deterministic fake tokenizer: words (with their leading space), whitespace, symbols.
+    """Deterministic fake tokenizer (see `pieces`).
 
     Ids are stable across runs (CRC32 based, not ``hash()``) and never collide with BOS (1).
     """
     ids = [BOS_ID] if add_bos else []
-    ids.extend(zlib.crc32(p.encode("utf-8")) % 31997 + 3 for p in _PIECE_RE.findall(text))
+    ids.extend(zlib.crc32(p.encode("utf-8")) % 31997 + 3 for p in pieces(text))
     return ids
 
 
@@ -89,7 +118,7 @@ class TextModel:
         self.eos_chance = eos_chance
         self._key = hashlib.blake2b(str(seed).encode(), digest_size=32).digest()
 
-    def _hasher(self, context: str) -> hashlib._Hash:  # type: ignore[name-defined]
+    def _hasher(self, context: str) -> hashlib.blake2b:
         h = hashlib.blake2b(key=self._key, digest_size=16, person=b"kobold-emu")
         h.update(context.encode("utf-8", "surrogatepass"))
         return h

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from ..core import settings
 from ..core.errors import InvalidSettings
-from ..core.events import ConnectionState, Failed, Finished, Retrying
+from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from .controller import Controller
 from .output_view import OutputView
@@ -40,12 +40,6 @@ from .prompt_editor import PromptEditor
 from .settings_panel import SettingsPanel
 from .status import StatusBar
 from .style import app_icon, style_sheet
-
-FINISH_WORDS = {
-    "length": "reached the token limit",
-    "stop": "the model or a stop sequence ended it",
-    "stopped": "stopped",
-}
 
 
 class MainWindow(QMainWindow):
@@ -408,8 +402,9 @@ class MainWindow(QMainWindow):
 
     def _generation_finished(self, finished: Finished) -> None:
         reason = "stopped" if finished.stopped else finished.finish_reason
-        words = FINISH_WORDS.get(reason, reason)
-        self.status.show_info(f"Done — {words} · {len(finished.text):,} characters")
+        words = finish_words(reason)
+        warning = f" · warning: {finished.warnings[0]}" if finished.warnings else ""
+        self.status.show_info(f"Done — {words} · {len(finished.text):,} characters{warning}")
 
     def _generation_failed(self, failed: Failed) -> None:
         message = failed.error.message.rstrip(".")

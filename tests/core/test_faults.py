@@ -16,6 +16,7 @@ from ground_truth import FRAMING_FAULTS, assert_chain_is_ground_truth
 from kobold_gui.core import settings as S
 from kobold_gui.core.events import (
     ConnectionState,
+    Failed,
     Finished,
     Recovered,
     Retrying,
@@ -24,6 +25,7 @@ from kobold_gui.core.events import (
 )
 from kobold_gui.core.generation import Generation, ResilienceConfig
 from kobold_gui.core.protocol import KoboldClient
+from kobold_gui.core.recovery import event_limit
 from kobold_gui.core.retry import RetryPolicy
 from kobold_gui.emulator import Faults
 
@@ -210,3 +212,92 @@ async def test_stop_while_polling_a_server_that_cannot_stream(make_emulator):
     assert record.endpoint == "sync" and record.aborted_by == "abort"
     assert outcome.text == record.text and len(record.tokens) < 400
     assert emu.wait_idle(2.0)
+
+
+# -- issue 6: unreadable events, restarts counted in tokens, endless streams -------------------
+@pytest.mark.parametrize("kinds", ["json", "no_token", "number", "list",
+                                   "json,no_token,number,list"])
+async def test_unreadable_events_lose_no_text(make_emulator, kinds):
+    emu = make_emulator(token_rate=100.0)
+    emu.faults = Faults(garbage_instead=kinds, garbage_every=3)
+    gen, outcome, events = await generate(emu, max_length=60)
+    assert isinstance(outcome, Finished) and not outcome.warnings
+    record = emu.generations[0]
+    assert record.streamed_text != record.text  # text really went missing on the wire
+    # Complete, in order, nothing shown twice (the events are all that stdout would get).
+    assert outcome.text == shown(events) == record.text == emu.expected_text(PROMPT, 60)
+    assert len(emu.generations) == 1
+
+
+async def test_a_server_record_that_disagrees_is_reported_not_spliced(make_emulator):
+    emu = make_emulator(token_rate=100.0)
+    emu.faults = Faults(garbage_instead="list", garbage_every=3,
+                        check_text_override="something else entirely")
+    gen, outcome, events = await generate(emu, max_length=40)
+    assert isinstance(outcome, Finished)
+    record = emu.generations[0]
+    # What was shown is kept as it was; the server's disagreeing record is not mixed in.
+    assert outcome.text == shown(events) == record.streamed_text
+    assert "something else" not in outcome.text
+    assert outcome.warnings and "kept" in outcome.warnings[0]
+
+
+async def test_continuing_after_a_restart_counts_tokens_with_the_server(make_emulator):
+    from kobold_gui.emulator.textgen import tokenize
+
+    emu = make_emulator(token_rate=100.0)
+    emu.faults = Faults(restart_after_events=3, restart_seconds=0.6)
+    gen, outcome, events = await generate(emu, max_length=40)
+    assert isinstance(outcome, Finished), outcome
+    assert len(emu.generations) >= 1
+    # The full length, as the server's tokenizer counts it (not 2-18 % short).
+    assert len(tokenize(outcome.text, add_bos=False)) == 40
+    last = emu.generations[-1]
+    assert last.text == emu.expected_text(last.prompt, last.max_length)
+
+
+async def test_an_endless_stream_is_cut_off_and_its_text_kept(make_emulator):
+    emu = make_emulator(token_rate=4000.0, poll_interval=0.002)
+    emu.faults = Faults(endless_stream=True)
+    gen, outcome, events = await generate(emu, max_length=30)
+    assert isinstance(outcome, Failed), outcome
+    assert "events for at most 30 tokens" in outcome.error.message
+    assert emu.wait_idle(5.0)
+    record = emu.generations[0]
+    assert record.aborted_by in ("abort", "disconnect")
+    assert outcome.text == shown(events) == record.text
+    # It stopped reading right after the most events 30 tokens can make.
+    assert outcome.error.context["events"] == event_limit(30) + 1
+
+
+async def test_stop_during_a_flood_acts_at_once(make_emulator):
+    emu = make_emulator(token_rate=4000.0, poll_interval=0.002)
+    emu.faults = Faults(endless_stream=True)
+    client = KoboldClient(emu.url)
+    events: list = []
+    try:
+        gen = Generation(client, PROMPT, S.defaults() | {"max_length": 3000}, events.append,
+                         config=FAST)
+        task = asyncio.ensure_future(gen.run())
+        while sum(isinstance(e, Tokens) for e in events) < 200:
+            await asyncio.sleep(0.01)
+        record = emu.generations[0]
+        sent_at_stop = len(record.sent_events)
+        gen.stop()
+        outcome = await asyncio.wait_for(task, 20)
+    finally:
+        await client.aclose()
+    assert outcome.stopped
+    # At most one poll interval's worth of events per millisecond for 0.5 s: 250 events.
+    assert len(record.sent_events) - sent_at_stop < 250
+    assert emu.wait_idle(5.0)
+    assert outcome.text == shown(events) == record.text
+
+
+async def test_unreadable_blocks_do_not_count_towards_the_event_limit(make_emulator):
+    # One token per event, and garbage before most events: more blocks than max_length.
+    emu = make_emulator(token_rate=50.0, poll_interval=0.005)
+    emu.faults = Faults(garbage_events=True)
+    gen, outcome, events = await generate(emu, max_length=40)
+    assert isinstance(outcome, Finished), outcome
+    assert outcome.text == shown(events) == emu.expected_text(PROMPT, 40)

@@ -11,10 +11,12 @@ from kobold_gui.core.events import (
     ConnectionState,
     Failed,
     Finished,
+    Recovered,
     Retrying,
     Started,
     StateChanged,
     Tokens,
+    finish_words,
 )
 from kobold_gui.core.generation import Generation, ResilienceConfig
 from kobold_gui.core.protocol import KoboldClient
@@ -156,3 +158,108 @@ async def test_wrong_password_is_not_retried(make_emulator):
         await client.aclose()
     assert isinstance(outcome, Failed) and isinstance(outcome.error, E.AuthenticationFailed)
     assert not any(isinstance(e, Retrying) for e in events)
+
+
+# -- issue 6: text never lost, truthful endings ------------------------------------------------
+async def _check(emu, genkey: str) -> str:
+    client = KoboldClient(emu.url)
+    try:
+        return await client.check(genkey)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("where", ["before-headers", "before-first-event"])
+async def test_stop_before_the_first_event_keeps_what_the_server_generated(make_emulator,
+                                                                           where):
+    # The server generates while the client has no event yet: a slow first byte, or the
+    # first poll of the stream still to come.
+    if where == "before-headers":
+        emu = make_emulator(token_rate=400.0)
+        emu.faults = Faults(headers_delay=30.0)
+    else:
+        emu = make_emulator(token_rate=400.0, first_poll_delay=30.0)
+    client = KoboldClient(emu.url)
+    events: list = []
+    try:
+        gen = Generation(client, "Go", settings(max_length=2000), events.append)
+        task = asyncio.ensure_future(gen.run())
+        # Stop once the server has generated more than 100 characters for us.
+        while (rec := emu.generation(gen.genkey)) is None or len(rec.text) <= 100:
+            await asyncio.sleep(0.01)
+        assert not any(isinstance(e, Tokens | Recovered) for e in events)
+        gen.stop()
+        outcome = await asyncio.wait_for(task, 20)
+    finally:
+        await client.aclose()
+    assert isinstance(outcome, Finished) and outcome.stopped
+    record = emu.generation(gen.genkey)
+    assert record.aborted_by == "abort"
+    assert len(outcome.text) > 100
+    assert outcome.text == await _check(emu, gen.genkey) == record.text
+    assert outcome.text == "".join(e.text for e in events if isinstance(e, Tokens | Recovered))
+
+
+async def test_stop_while_queued_never_takes_the_previous_generations_text(make_emulator):
+    # 1.76: a request aborted while queued replays the previous generation in check/stream.
+    emu = make_emulator(token_rate=100.0, multiuser=1)
+    other = KoboldClient(emu.url)
+    client = KoboldClient(emu.url)
+    try:
+        first = asyncio.ensure_future(other.generate({"prompt": "other", "max_length": 60,
+                                                      "genkey": "OTHERKEY"}))
+        while emu.last_generation is None or not emu.last_generation.tokens:
+            await asyncio.sleep(0.01)
+        # idle_wait 0: send at once, so the request waits in the server's queue.
+        gen = Generation(client, "mine", settings(max_length=20), lambda e: None,
+                         config=ResilienceConfig(idle_wait=0.0))
+        task = asyncio.ensure_future(gen.run())
+        while emu.generation(gen.genkey) is None:
+            await asyncio.sleep(0.01)
+        gen.stop()
+        outcome = await asyncio.wait_for(task, 20)
+        other_text = (await first).text
+    finally:
+        await other.aclose()
+        await client.aclose()
+    assert outcome.text == ""
+    assert other_text and other_text not in outcome.text
+    assert emu.wait_idle(10.0)
+    assert emu.generation(gen.genkey).deferred_abort
+
+
+async def _finish_reason(emu, prompt, **overrides) -> Finished:
+    client = KoboldClient(emu.url)
+    try:
+        outcome = await Generation(client, prompt, settings(**overrides), lambda e: None).run()
+    finally:
+        await client.aclose()
+    assert isinstance(outcome, Finished)
+    return outcome
+
+
+async def test_finish_reason_length(emulator):
+    outcome = await _finish_reason(emulator, "Long", max_length=20)
+    assert outcome.finish_reason == "length"
+    assert finish_words(outcome.finish_reason) == "reached the length limit"
+
+
+@pytest.mark.parametrize("trim_stop", [True, False])
+async def test_finish_reason_stop_sequence_although_the_server_says_length(make_emulator,
+                                                                           trim_stop):
+    emu = make_emulator()
+    probe = emu.expected_text("Stop me", 80)
+    stop = probe[20:24]
+    outcome = await _finish_reason(emu, "Stop me", max_length=80, stop_sequence=[stop],
+                                   trim_stop=trim_stop)
+    assert emu.last_generation.finish_reason == "length"  # what KoboldCPP reports
+    assert outcome.finish_reason == "stop_sequence"
+
+
+async def test_finish_reason_end_of_sequence(make_emulator):
+    emu = make_emulator(eos_chance=0.15)
+    prompt = next(p for p in (f"eos {i}" for i in range(200))
+                  if emu.expected_finish_reason(p, 50) == "stop")
+    outcome = await _finish_reason(emu, prompt, max_length=50)
+    assert outcome.finish_reason == "eos"
+    assert outcome.text == emu.expected_text(prompt, 50)

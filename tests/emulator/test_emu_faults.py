@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -272,3 +273,73 @@ def test_drop_sync_response(emu):
     rec = emu.generation("DS")
     assert rec.state == "done" and rec.text == emu.expected_text("x", 6)
     assert check(emu, "DS") == rec.text
+
+
+def _decode_unreadable(data: str) -> str:
+    """The text an unreadable ``garbage_instead`` event carries (for checking, not reading)."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = json.loads(data + "}")  # the ``json`` kind: unterminated
+        return payload["token"]
+    if "text" in payload:
+        return payload["text"]
+    token = payload["token"]
+    return token[0] if isinstance(token, list) else "\0" * token
+
+
+@pytest.mark.parametrize("kind", ["json", "no_token", "number", "list"])
+def test_garbage_instead_replaces_real_events(slow_emu, kind):
+    emu = slow_emu
+    emu.faults = Faults(garbage_instead=kind, garbage_every=2)
+    r = post(emu.port, STREAM, {"prompt": "lossy", "max_length": 30, "genkey": "LOSSY"})
+    expected = emu.expected_text("lossy", 30)
+    readable = [e for e in stream_events(r.body) if isinstance(e["token"], str)]
+    assert readable[-1]["finish_reason"] == "length"
+    # The replaced events' text really is missing for a reader of the stream ...
+    assert "".join(e["token"] for e in readable) != expected
+    # ... it went out in their place, in order, where no client can read it ...
+    pieces = []
+    for block in sse_blocks(r.body):
+        data = block["data"]
+        try:
+            event = json.loads(data)
+            readable_event = isinstance(event.get("token"), str)
+        except ValueError:
+            readable_event = False
+        pieces.append(event["token"] if readable_event else _decode_unreadable(data))
+    if kind != "number":
+        assert "".join(pieces) == expected
+    # ... and the server's record still has it.
+    assert check(emu, "LOSSY") == expected
+    assert emu.last_generation.streamed_text == "".join(e["token"] for e in readable)
+
+
+def test_garbage_instead_cycles_through_kinds(slow_emu):
+    emu = slow_emu
+    emu.faults = Faults(garbage_instead="json,list", garbage_every=1)
+    r = post(emu.port, STREAM, {"prompt": "lossy", "max_length": 30})
+    datas = [b["data"] for b in sse_blocks(r.body)][:-1]  # the final event stays readable
+    assert len(datas) >= 2
+    assert not datas[0].endswith("}") and '"token": [' in datas[1]
+    assert stream_events(r.body)[-1]["finish_reason"] == "length"
+
+
+def test_unknown_garbage_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown garbage kind"):
+        SseWriter(lambda b: None, Faults(garbage_instead="nonsense"))
+
+
+def test_endless_stream_ignores_max_length_until_the_client_leaves(start_emulator):
+    emu = start_emulator(token_rate=2000.0, poll_interval=0.002)
+    emu.faults = Faults(endless_stream=True)
+    sock = open_request(emu.port, "POST", STREAM, {"prompt": "again", "max_length": 5})
+    try:
+        assert wait_for(lambda: emu.last_generation is not None
+                        and len(emu.last_generation.sent_events) > 40, timeout=20)
+        assert emu.last_generation.state == "running"
+    finally:
+        sock.close()
+    assert emu.wait_idle(10.0)
+    rec = emu.last_generation
+    assert rec.aborted_by == "disconnect" and len(rec.tokens) > 40  # far beyond max_length

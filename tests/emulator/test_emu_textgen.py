@@ -108,3 +108,17 @@ def test_expected_helpers_match_the_server(emu):
     assert rec.tokens == emu.expected_tokens("Check", 25, memory="Mem. ")
     assert rec.memory == "Mem. " and rec.prompt == "Check" and rec.max_length == 25
     assert emu.expected_finish_reason("Check", 25) == "length"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tokenizer_reads_generated_text_back_as_its_tokens(seed):
+    from kobold_gui.emulator.textgen import pieces
+
+    tokens, _ = TextModel(seed).generate(f"Once upon a time {seed}", 600)
+    assert list(pieces("".join(tokens))) == tokens
+
+
+def test_tokencount_counts_what_was_generated(emu):
+    text = emu.expected_text("count me", 77)
+    body = post(emu.port, "/api/extra/tokencount", {"prompt": text, "special": False}).json()
+    assert body["value"] == 77
