@@ -102,7 +102,7 @@ class ElidedLabel(QLabel):
         if shown != one_line and shown.endswith("…"):
             head = shown[:-1]
             cut = head.rstrip().rfind(" ")
-            if len(head) < len(one_line) and one_line[len(head)] != " " and cut > len(head) // 2:
+            if len(head) < len(one_line) and one_line[len(head)] != " " and cut > len(head) // 3:
                 shown = head[:cut].rstrip() + " …"
         self.setText(shown)
 
