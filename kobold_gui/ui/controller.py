@@ -296,18 +296,16 @@ class Controller(QObject):
             self.generation_failed.emit(outcome)
         else:
             self.generation_finished.emit(outcome)
-            if not outcome.stopped:
-                self._spawn(self._final_speed())
+            if not outcome.stopped and g is not None:
+                self._spawn(self._final_speed(g.client))
 
-    async def _final_speed(self) -> None:
+    async def _final_speed(self, client: KoboldClient) -> None:
         """The server knows the real speed of the last generation (ms per token)."""
-        if self._client is None:
-            return
         try:
-            perf = await self._client.perf()
-        except E.KoboldError:
+            perf = await client.perf()
+        except (E.KoboldError, RuntimeError):  # RuntimeError: the user switched servers
             return
-        if perf.last_eval > 0:
+        if perf.last_eval > 0 and client is self._client:
             self.speed_changed.emit(1000.0 / perf.last_eval)
 
     def _set_state(self, state: ConnectionState, detail: str = "") -> None:
@@ -342,3 +340,7 @@ class Controller(QObject):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        # A request cancelled above leaves httpcore's body reader to the loop's async-generator
+        # finaliser, which schedules its close as a task: let it run while the loop still does.
+        for _ in range(3):
+            await asyncio.sleep(0)
