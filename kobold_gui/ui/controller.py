@@ -163,9 +163,11 @@ class Controller(QObject):
         While connected this identifies the server afresh (it may have restarted with another
         model), so the answer is always a new state: connected or the reason why not.
         """
+        if self.busy:
+            return  # the running generation reports the state, and owns the client
         if self._monitor is None or self.server is not None:
             self.connect_to(self.url, self.password)
-        elif not self.busy:
+        else:
             self._monitor.start()
             self._monitor.reconnect_now()
 
