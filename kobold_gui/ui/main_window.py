@@ -217,7 +217,7 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout()
         row.setSpacing(8)
         self.hint_label = plain_label("Ctrl+Enter  generate    ·    Esc  stop    ·    "
-                                 "Ctrl+Shift+Enter  continue")
+                                      "Ctrl+Shift+Enter  continue")
         self.hint_label.setObjectName("hintLabel")
         row.addWidget(self.hint_label, 1)
         self.continue_button = self._button(self.continue_action, "continueButton")
