@@ -3,15 +3,18 @@
 Core events arrive through a callback on the qasync loop and leave as Qt signals. Streamed text
 is batched and emitted at most once per frame, so the view's cost does not follow the token rate.
 UI state changes synchronously in `generate()`/`stop()` (a task cancelled before its first step
-never runs its own cleanup; see stack-notes pitfall 9).
+never runs its own cleanup; see stack-notes pitfall 9). Every background task it starts (closing
+an old client, asking for the final speed) is kept in one set and cancelled and awaited by
+`aclose()`, so nothing outlives the window: no open socket, no coroutine left unawaited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -46,7 +49,8 @@ class Controller(QObject):
     server_changed = Signal(object)
     #: a person-readable message about the last connection or generation problem
     error = Signal(str)
-    generation_started = Signal(str)
+    #: (prompt, continues): `continues` when the prompt is the story so far, carried on
+    generation_started = Signal(str, bool)
     #: batched generated text, in order
     text_appended = Signal(str)
     #: text recovered from the server after a broken stream
@@ -60,6 +64,8 @@ class Controller(QObject):
     busy_changed = Signal(bool)
     #: generated tokens per second (estimate while streaming, server's figure at the end)
     speed_changed = Signal(float)
+    #: the address or password was refused before anything was sent (a KoboldError)
+    input_rejected = Signal(object)
 
     def __init__(self, url: str = DEFAULT_URL, password: str | None = None,
                  parent: QObject | None = None, *,
@@ -87,6 +93,28 @@ class Controller(QObject):
         self._stream_events = 0
         #: the session: prompts, generated and recovered spans
         self.transcript = Transcript()
+        #: background work this controller owns (see `_spawn`); awaited by `aclose()`
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: the subset that must run to its end (closing an old client), never cancelled
+        self._finishing: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], *, must_finish: bool = False) -> None:
+        """Run `coro` as a task this controller owns; optional work is dropped once closing."""
+        if self._closing and not must_finish:
+            coro.close()  # never started, so never "never awaited"
+            return
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        if must_finish:
+            self._finishing.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._finishing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
 
     # ------------------------------------------------------------------ connection
     @property
@@ -99,17 +127,25 @@ class Controller(QObject):
         try:
             client = KoboldClient(url, password)
         except E.KoboldError as err:
+            # Refused before anything was sent (a bad address or password): say so, and do not
+            # pretend to connect. The window shows it at the field.
             self._set_state(ConnectionState.OFFLINE, err.message)
+            self.input_rejected.emit(err)
             self.error.emit(err.message)
             return
         old_client, old_monitor = self._client, self._monitor
         self._client, self.url, self.password = client, client.url, password
         self._mode = "stream"
-        self.server = None
-        kwargs = {} if self._health_interval is None else {"interval": self._health_interval}
-        self._monitor = ConnectionMonitor(client, self._on_monitor_event, **kwargs)
+        if self.server is not None:
+            self.server = None
+            self.server_changed.emit(None)  # the old server's model, context and speed go
+        if self._health_interval is None:
+            self._monitor = ConnectionMonitor(client, self._on_monitor_event)
+        else:
+            self._monitor = ConnectionMonitor(client, self._on_monitor_event,
+                                              interval=self._health_interval)
         if old_monitor is not None or old_client is not None:
-            asyncio.ensure_future(self._close_old(old_monitor, old_client))
+            self._spawn(self._close_old(old_monitor, old_client), must_finish=True)
         if not self.busy:
             self._monitor.start()
 
@@ -122,17 +158,24 @@ class Controller(QObject):
             await client.aclose()
 
     def reconnect_now(self) -> None:
-        """Skip the wait of a pending reconnect (the user pressed "Reconnect now")."""
-        if self._monitor is None:
+        """Try the server again now (the user pressed "Reconnect now" or Ctrl+R).
+
+        While connected this identifies the server afresh (it may have restarted with another
+        model), so the answer is always a new state: connected or the reason why not.
+        """
+        if self.busy:
+            return  # the running generation reports the state, and owns the client
+        if self._monitor is None or self.server is not None:
             self.connect_to(self.url, self.password)
-        elif not self.busy:
+        else:
             self._monitor.start()
             self._monitor.reconnect_now()
 
     def _on_monitor_event(self, event: Event) -> None:
         if isinstance(event, ServerChanged):
-            self.server = event.info  # type: ignore[assignment]
-            self.server_changed.emit(event.info)
+            info = event.info if isinstance(event.info, ServerInfo) else None
+            self.server = info
+            self.server_changed.emit(info)
             if event.info is None and self._monitor is not None and self._monitor.last_error:
                 self.error.emit(self._monitor.last_error.message)
         elif self.busy:
@@ -147,8 +190,12 @@ class Controller(QObject):
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def generate(self, prompt: str, settings: Mapping[str, Any]) -> bool:
-        """Start a generation; False (and an `error` signal) if it cannot start."""
+    def generate(self, prompt: str, settings: Mapping[str, Any], *,
+                 continues: bool = False) -> bool:
+        """Start a generation; False (and an `error` signal) if it cannot start.
+
+        `continues`: the prompt is the story so far (Continue), already in the transcript.
+        """
         if self.busy:
             return False
         if self._client is None:
@@ -167,8 +214,9 @@ class Controller(QObject):
         self._stream_chars = 0
         self._stream_events = 0
         self.busy_changed.emit(True)
-        self.transcript.add("prompt", prompt)
-        self.generation_started.emit(prompt)
+        if not continues:
+            self.transcript.add("prompt", prompt)
+        self.generation_started.emit(prompt, continues)
         self._task = asyncio.ensure_future(generation.run())
         self._task.add_done_callback(self._on_done)
         return True
@@ -250,17 +298,16 @@ class Controller(QObject):
             self.generation_failed.emit(outcome)
         else:
             self.generation_finished.emit(outcome)
-            asyncio.ensure_future(self._final_speed())
+            if not outcome.stopped and g is not None:
+                self._spawn(self._final_speed(g.client))
 
-    async def _final_speed(self) -> None:
+    async def _final_speed(self, client: KoboldClient) -> None:
         """The server knows the real speed of the last generation (ms per token)."""
-        if self._client is None:
-            return
         try:
-            perf = await self._client.perf()
-        except E.KoboldError:
+            perf = await client.perf()
+        except (E.KoboldError, RuntimeError):  # RuntimeError: the user switched servers
             return
-        if perf.last_eval > 0:
+        if perf.last_eval > 0 and client is self._client:
             self.speed_changed.emit(1000.0 / perf.last_eval)
 
     def _set_state(self, state: ConnectionState, detail: str = "") -> None:
@@ -269,7 +316,9 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ shutdown
     async def aclose(self) -> None:
-        """Stop what runs, wait for it, close the client (call before the loop closes)."""
+        """Stop what runs, wait for it and for every task it owns, close the client (call
+        before the loop closes)."""
+        self._closing = True
         if self.busy:
             assert self._generation is not None and self._task is not None
             self._generation.stop()
@@ -277,9 +326,23 @@ class Controller(QObject):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
+        await asyncio.sleep(0)  # let the generation's done-callback run while we are here
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                if task not in self._finishing:
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.difference_update(tasks)
         if self._monitor is not None:
             await self._monitor.aclose()
         self._flush_timer.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        # A request cancelled above leaves httpcore's body reader to the loop's async-generator
+        # finaliser, which schedules its close as a task: let it run while the loop still does.
+        for _ in range(3):
+            await asyncio.sleep(0)

@@ -9,6 +9,7 @@ pitfall 3); errors go to the status bar.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
@@ -16,7 +17,6 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
@@ -31,15 +31,28 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import settings
-from ..core.errors import InvalidSettings
+from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from .controller import Controller
 from .output_view import OutputView
+from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
 from .settings_panel import SettingsPanel
 from .status import StatusBar
 from .style import app_icon, style_sheet
+
+#: Below this the toolbar, the buttons and the sampler panel no longer fit their words.
+MINIMUM_SIZE = QSize(860, 520)
+URL_HELP = "KoboldCPP server address; Enter connects"
+PASSWORD_HELP = "Only for servers started with --password. It is never written to disk."
+
+
+def app_version() -> str:
+    """One version for every face: the package's own."""
+    from .. import __version__
+
+    return __version__
 
 
 class MainWindow(QMainWindow):
@@ -50,6 +63,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Kobold GUI")
         self.setWindowIcon(app_icon())
         self.resize(1100, 720)
+        self.setMinimumSize(MINIMUM_SIZE)
+        #: the "Connecting to …" note shown until the connection's outcome replaces it
+        self._connecting_note: str | None = None
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
 
         self.output = OutputView()
@@ -110,8 +126,7 @@ class MainWindow(QMainWindow):
 
         self.focus_url_action = QAction("Server Address…", self)
         self.focus_url_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.focus_url_action.triggered.connect(lambda: (self.url_edit.setFocus(),
-                                                         self.url_edit.selectAll()))
+        self.focus_url_action.triggered.connect(self._focus_url)
 
         self.reset_settings_action = QAction("Reset Samplers to Defaults", self)
         self.reset_settings_action.triggered.connect(self.settings_panel.reset_defaults)
@@ -128,6 +143,10 @@ class MainWindow(QMainWindow):
                        self.quit_action):
             self.addAction(action)  # shortcuts work even with the menu bar hidden
 
+    def _focus_url(self) -> None:
+        self.url_edit.setFocus()
+        self.url_edit.selectAll()
+
     def _make_toolbar(self) -> None:
         bar = QToolBar("Server", self)
         bar.setObjectName("mainToolBar")
@@ -136,21 +155,21 @@ class MainWindow(QMainWindow):
         bar.setIconSize(QSize(18, 18))
         bar.toggleViewAction().setEnabled(False)
 
-        server_label = QLabel("Server")
+        server_label = plain_label("Server")
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("urlEdit")
         self.url_edit.setPlaceholderText(DEFAULT_URL)
-        self.url_edit.setToolTip("KoboldCPP server address; Enter connects")
+        self.url_edit.setToolTip(URL_HELP)
         self.url_edit.setMinimumWidth(260)
         self.url_edit.setMaximumWidth(420)
         self.url_edit.returnPressed.connect(self.connect_to_server)
+        self.url_edit.textEdited.connect(lambda _t: self._mark_field(self.url_edit, None))
 
         self.password_edit = QLineEdit()
         self.password_edit.setObjectName("passwordEdit")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("Password (if any)")
-        self.password_edit.setToolTip("Only for servers started with --password. "
-                                      "It is never written to disk.")
+        self.password_edit.setToolTip(PASSWORD_HELP)
         self.password_edit.setFixedWidth(150)
         self.password_edit.returnPressed.connect(self.connect_to_server)
         self.password_edit.textEdited.connect(lambda _t: self._mark_password(False))
@@ -164,6 +183,11 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.url_edit)
         bar.addWidget(self.password_edit)
         bar.addWidget(self.connect_button)
+        #: why the address or password was refused, next to the fields
+        self.field_error = plain_label()
+        self.field_error.setObjectName("serverFieldError")
+        self.field_error_action = bar.addWidget(self.field_error)
+        self.field_error_action.setVisible(False)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -179,8 +203,8 @@ class MainWindow(QMainWindow):
         box.addWidget(self.editor, 1)
         row = QHBoxLayout()
         row.setSpacing(8)
-        self.hint_label = QLabel("Ctrl+Enter  generate    ·    Esc  stop    ·    "
-                                 "Ctrl+Shift+Enter  continue")
+        self.hint_label = plain_label("Ctrl+Enter  generate    ·    Esc  stop    ·    "
+                                      "Ctrl+Shift+Enter  continue")
         self.hint_label.setObjectName("hintLabel")
         row.addWidget(self.hint_label, 1)
         self.continue_button = self._button(self.continue_action, "continueButton")
@@ -289,6 +313,7 @@ class MainWindow(QMainWindow):
         c.generation_finished.connect(self._generation_finished)
         c.generation_failed.connect(self._generation_failed)
         c.busy_changed.connect(self._busy_changed)
+        c.input_rejected.connect(self._input_rejected)
         c.speed_changed.connect(self.status.set_speed)
         self.status.reconnect_button.clicked.connect(self.reconnect_now)
         self.editor.submit_requested.connect(self.generate_action.trigger)
@@ -304,8 +329,13 @@ class MainWindow(QMainWindow):
         password = self.password_edit.text() or None
         self.status.clear_error()
         self._mark_password(False)
-        self.status.show_info(f"Connecting to {url}…")
+        self._mark_field(self.url_edit, None)
+        self._show_connecting(url)
         self.controller.connect_to(url, password)
+
+    def _show_connecting(self, url: str) -> None:
+        self._connecting_note = f"Connecting to {url}…"
+        self.status.show_info(self._connecting_note)
 
     def clear_output(self) -> None:
         """Empty the view and start a new session document."""
@@ -315,10 +345,10 @@ class MainWindow(QMainWindow):
     def reconnect_now(self) -> None:
         """Try the server again now instead of waiting for the next automatic attempt."""
         if not self.controller.busy:
-            self.status.show_info(f"Connecting to {self.controller.url}…")
+            self._show_connecting(self.controller.url)
             self.controller.reconnect_now()
 
-    def generate(self) -> bool:
+    def generate(self, *, continues: bool = False) -> bool:
         """Check the settings, then start a generation; False if nothing was sent."""
         if self.controller.busy:
             return False
@@ -328,11 +358,13 @@ class MainWindow(QMainWindow):
             self.status.show_error("Write a prompt first")
             self.editor.setFocus()
             return False
+        bad = self.settings_panel.problems()
         try:
             settings.validate(values)
+            if bad:  # e.g. more context than the connected server has
+                raise InvalidSettings(list(bad.values()))
         except InvalidSettings as err:
-            self.status.show_error(err.message)
-            bad = self.settings_panel.problems()
+            self.status.show_error(f"Not sent: {err.message}")
             if bad:
                 self.settings_panel.reveal(next(iter(bad)))
             return False
@@ -340,7 +372,7 @@ class MainWindow(QMainWindow):
             # A password typed after connecting counts too.
             self.connect_to_server()
         self.status.clear_error()
-        return self.controller.generate(prompt, values)
+        return self.controller.generate(prompt, values, continues=continues)
 
     def stop(self) -> None:
         if self.controller.busy:
@@ -348,30 +380,65 @@ class MainWindow(QMainWindow):
             self.controller.stop()
 
     def continue_generation(self) -> bool:
-        """Prompt + output of the last generation become the new prompt; generate more."""
+        """The story so far (the last prompt and all text generated since) is sent as the
+        prompt; the new text continues it in the view, with no copy of it."""
         if self.controller.busy or not self.output.last_prompt():
             return False
         self.editor.set_prompt(self.output.last_prompt() + self.output.last_generated())
-        return self.generate()
+        return self.generate(continues=True)
+
+    def about_text(self) -> str:
+        return (f"<b>Kobold GUI</b> {html.escape(app_version())}<br>"
+                "A desktop client for KoboldCPP that never loses generated text.")
 
     def show_about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Kobold GUI",
-                          "<b>Kobold GUI</b><br>A desktop client for KoboldCPP that never "
-                          "loses generated text.", QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About Kobold GUI", self.about_text(),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("aboutBox")
+        box.setTextFormat(Qt.TextFormat.RichText)  # our own words only
         box.setIconPixmap(self.windowIcon().pixmap(64, 64))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # non-modal to the event loop: no nested exec()
 
     # ------------------------------------------------------------------ controller signals
     def _state_changed(self, value: str, detail: str) -> None:
-        self.status.set_state(ConnectionState(value), detail)
+        state = ConnectionState(value)
+        self.status.set_state(state, detail)
+        if (state is ConnectionState.CONNECTED and self._connecting_note is not None
+                and self.status.message_text() == self._connecting_note):
+            self.status.show_info(f"Connected to {self.controller.url}")
+        if state is not ConnectionState.CONNECTING:
+            self._connecting_note = None
 
     def _server_changed(self, info: ServerInfo | None) -> None:
         self.status.set_server(info)
+        self.status.set_speed(None)  # the speed was the old server's
         self.settings_panel.set_context_limit(info.max_context_length if info else None)
         if info is not None:
             self.status.clear_error()
             self.status.show_info(f"Connected to {info.url}")
+
+    def _input_rejected(self, err: KoboldError) -> None:
+        """The core refused the address or password before sending: say so at that field."""
+        self._connecting_note = None
+        if isinstance(err, InvalidURL):
+            self._mark_field(self.url_edit, err.message)
+        else:
+            self._mark_field(self.password_edit, err.message)
+
+    def _mark_field(self, field: QLineEdit, problem: str | None) -> None:
+        bad = problem is not None
+        if bool(field.property("invalid")) != bad:
+            field.setProperty("invalid", bad)
+            field.style().unpolish(field)
+            field.style().polish(field)
+        help_text = URL_HELP if field is self.url_edit else PASSWORD_HELP
+        set_plain_tooltip(field, f"{problem}\n\n{help_text}" if bad else help_text)
+        self.field_error.setText(problem or "")
+        set_plain_tooltip(self.field_error, problem or "")
+        self.field_error_action.setVisible(bad)
+        if bad:
+            field.setFocus()
 
     def _error(self, message: str) -> None:
         self.status.show_error(message)
@@ -385,11 +452,16 @@ class MainWindow(QMainWindow):
             w.setProperty("invalid", bad)
             w.style().unpolish(w)
             w.style().polish(w)
+        if not bad and self.field_error.text():
+            self._mark_field(w, None)
         if bad:
             w.setFocus()
 
-    def _generation_started(self, prompt: str) -> None:
-        self.output.begin_generation(prompt)
+    def _generation_started(self, prompt: str, continues: bool) -> None:
+        if continues:
+            self.output.continue_generation()
+        else:
+            self.output.begin_generation(prompt)
         self.status.set_speed(None)
         self.status.show_info("Generating…")
 
@@ -405,11 +477,14 @@ class MainWindow(QMainWindow):
         words = finish_words(reason)
         warning = f" · warning: {finished.warnings[0]}" if finished.warnings else ""
         self.status.show_info(f"Done — {words} · {len(finished.text):,} characters{warning}")
+        if finished.stopped and not finished.text:
+            self.output.add_mark("[stopped before any text]")
 
     def _generation_failed(self, failed: Failed) -> None:
         message = failed.error.message.rstrip(".")
         kept = " The text received so far is kept." if failed.text else ""
         self.status.show_error(f"{message}.{kept}")
+        self.output.add_mark(f"[generation failed: {message}]")
 
     def _busy_changed(self, busy: bool) -> None:
         self.generate_action.setEnabled(not busy)

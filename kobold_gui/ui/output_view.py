@@ -7,6 +7,10 @@ are left alone, undo history is off (it would grow forever), and the view only f
 stream while the user is looking at the bottom. The prompt of each generation is shown muted and
 the generated text in the normal colour; text recovered from the server after a broken stream is
 tinted, so a person can see which words came back by the recovery path.
+
+Continue carries on the same section (no copy of the story so far). A generation that failed or
+was stopped before any text gets a mark ("[generation failed: …]") on a line of its own, in a
+format of its own; a mark is not part of the story (`plain_text()`), and Continue removes it.
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ class OutputView(QPlainTextEdit):
         self._end = QTextCursor(self.document())
         self._generated_chunks: list[str] = []
         self._prompt = ""
+        #: the marks in order: (start, end) in Python characters, then in document positions
+        #: (UTF-16: an emoji counts twice there)
+        self._marks: list[tuple[int, int, int, int]] = []
+        self._chars = 0
         self._update_formats()
 
     # ------------------------------------------------------------------ appearance
@@ -76,6 +84,10 @@ class OutputView(QPlainTextEdit):
         self.recovered_format.setForeground(text)
         self.recovered_format.setBackground(mix(base, QColor("#f2b441"), 0.22))
         self.recovered_format.setToolTip("Recovered from the server after the stream broke")
+        self.mark_format = QTextCharFormat()
+        self.mark_format.setForeground(mix(text, base, 0.4))
+        self.mark_format.setFontItalic(True)
+        self.mark_format.setToolTip("A note from Kobold GUI, not part of the story")
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         """Keep a comfortable reading column in a wide window.
@@ -101,6 +113,32 @@ class OutputView(QPlainTextEdit):
             self._insert("\n\n", self.generated_format)
         self._insert(prompt, self.prompt_format)
 
+    def continue_generation(self) -> str:
+        """Carry on the latest section: its story so far becomes the prompt, and the new text
+        will follow it in place. Returns that prompt."""
+        self._remove_last_mark()
+        self._prompt = self._prompt + self.last_generated()
+        self._generated_chunks.clear()
+        return self._prompt
+
+    def add_mark(self, text: str) -> None:
+        """A note such as "[generation failed: …]" on its own line, outside the story."""
+        start, doc_start = self._chars, self._doc_end()
+        self._insert(("\n" if start > 0 else "") + text, self.mark_format)
+        self._marks.append((start, self._chars, doc_start, self._doc_end()))
+
+    def _doc_end(self) -> int:
+        return self.document().characterCount() - 1
+
+    def _remove_last_mark(self) -> None:
+        if self._marks and self._marks[-1][1] == self._chars:
+            start, _end, doc_start, doc_end = self._marks.pop()
+            cursor = QTextCursor(self.document())
+            cursor.setPosition(doc_start)
+            cursor.setPosition(doc_end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+            self._chars = start
+
     def append_generated(self, text: str) -> None:
         self._generated_chunks.append(text)
         self._insert(text, self.generated_format)
@@ -116,13 +154,25 @@ class OutputView(QPlainTextEdit):
         follow = bar.value() >= bar.maximum() - 4
         self._end.movePosition(QTextCursor.MoveOperation.End)
         self._end.insertText(text, fmt)
+        self._chars += len(text)
         if follow:
             bar.setValue(bar.maximum())
 
     # ------------------------------------------------------------------ reading
     def plain_text(self) -> str:
-        """The whole transcript (not for the hot path: it copies the document)."""
+        """The whole story without the marks (not for the hot path: it copies the document)."""
+        text = self.document().toPlainText()
+        for start, end, _ds, _de in reversed(self._marks):
+            text = text[:start] + text[end:]
+        return text
+
+    def shown_text(self) -> str:
+        """Everything the view shows, marks included."""
         return self.document().toPlainText()
+
+    def marks(self) -> list[str]:
+        text = self.document().toPlainText()
+        return [text[start:end].strip("\n") for start, end, _ds, _de in self._marks]
 
     def last_prompt(self) -> str:
         return self._prompt
@@ -136,5 +186,7 @@ class OutputView(QPlainTextEdit):
     def clear_output(self) -> None:
         self._generated_chunks.clear()
         self._prompt = ""
+        self._marks.clear()
+        self._chars = 0
         self.clear()
         self._end = QTextCursor(self.document())

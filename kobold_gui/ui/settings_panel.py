@@ -10,22 +10,21 @@ typed, and `settings.validate` rejects it with the same message, so the window c
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QFontMetrics, QWheelEvent
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QSizePolicy,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,7 +32,10 @@ from PySide6.QtWidgets import (
 
 from ..core import settings
 from ..core.errors import InvalidSettings
+from ..core.escapes import escape, unescape
 from ..core.settings import Field
+from .number_box import NumberBox, format_number
+from .plain import plain_label, set_plain_tooltip
 
 UNSET_PLACEHOLDER = "server default"
 #: str fields that hold long text get a multi-line editor
@@ -41,29 +43,9 @@ MULTILINE_STR = frozenset({"memory", "grammar"})
 _NO_RAW = object()
 
 
-# ---------------------------------------------------------------------- escapes for list entries
-def escape_entry(text: str) -> str:
-    """One list entry as shown on one line: backslash, newline, CR and tab become escapes."""
-    return (text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-            .replace("\t", "\\t"))
-
-
-_UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\"}
-
-
-def unescape_entry(line: str) -> str:
-    """The inverse of `escape_entry`; an unknown escape such as `\\x` is kept as typed."""
-    out: list[str] = []
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line) and line[i + 1] in _UNESCAPES:
-            out.append(_UNESCAPES[line[i + 1]])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+# List entries are shown one per line with the escapes both faces share (core.escapes).
+escape_entry = escape
+unescape_entry = unescape
 
 
 def field_problem(name: str, value: Any) -> str | None:
@@ -76,45 +58,32 @@ def field_problem(name: str, value: Any) -> str | None:
 
 
 # ---------------------------------------------------------------------- editors, one per kind
-class _NoWheelUnlessFocused:
-    """Scrolling the panel must not change the number under the mouse pointer."""
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
-        if self.hasFocus():  # type: ignore[attr-defined]
-            super().wheelEvent(event)  # type: ignore[misc]
-        else:
-            event.ignore()
+W = TypeVar("W", bound=QWidget)
 
 
-class SpinBox(_NoWheelUnlessFocused, QSpinBox):
-    pass
-
-
-class DoubleSpinBox(_NoWheelUnlessFocused, QDoubleSpinBox):
-    pass
-
-
-class FieldEditor:
+class FieldEditor(Generic[W]):
     """The widget for one field, reading and writing Python values of the field's kind.
 
-    A value the widget cannot show (out of range, wrong type — e.g. from a preset file) is kept
-    as given and reported as a problem, until the user edits the field.
+    A value the widget cannot show (wrong type — e.g. from a preset file) is kept as given and
+    reported as a problem, until the user edits the field.
     """
 
     def __init__(self, field: Field) -> None:
         self.field = field
         self._raw: Any = _NO_RAW
-        #: the range a number box offers (the server may lower the context size's)
+        #: the range a number may take here (the server may lower the context size's)
         self.limits = _field_range(field)
-        self.widget: QWidget = self._make()
+        #: why `limits` is narrower than the field's own range ("" when it is not)
+        self.limit_reason = ""
+        self.widget: W = self._make()
         self.widget.setObjectName(f"field_{field.name}")
         #: help text; the tooltip adds the current problem, if any
         self.tooltip = field.help
-        self.widget.setToolTip(field.help)
+        set_plain_tooltip(self.widget, field.help)
         self.widget.setProperty("fieldName", field.name)
 
     # subclasses
-    def _make(self) -> QWidget:
+    def _make(self) -> W:
         raise NotImplementedError
 
     def _read(self) -> Any:
@@ -145,118 +114,98 @@ class FieldEditor:
         return field_problem(self.field.name, self.get())
 
 
-def _tighten(editor: FieldEditor) -> None:
-    """Back to the field's own range once the value shown fits it again."""
-    w: QSpinBox | QDoubleSpinBox = editor.widget  # type: ignore[assignment]
-    low, high = editor.limits
-    if low <= w.value() <= high and (w.minimum(), w.maximum()) != (low, high):
-        with QSignalBlocker(w):
-            w.setRange(low, high)  # type: ignore[arg-type]
-
-
 def _field_range(field: Field) -> tuple[float, float]:
     return (field.minimum if field.minimum is not None else -2**31 + 1,
             field.maximum if field.maximum is not None else 2**31 - 1)
 
 
-def _show_number(editor: FieldEditor, value: float) -> None:
-    """Show `value` as it is: a value outside the field's range widens the box's range (the
-    problem is reported next to it) instead of being clamped out of sight."""
-    w: QSpinBox | QDoubleSpinBox = editor.widget  # type: ignore[assignment]
-    low, high = editor.limits
-    w.setRange(min(low, value), max(high, value))  # type: ignore[arg-type]
-    w.setValue(value)  # type: ignore[arg-type]
+class NumberEditor(FieldEditor[NumberBox]):
+    """An int or float field: the text as typed, judged, never clamped or rounded."""
 
+    whole = False
 
-class IntEditor(FieldEditor):
-    def user_edited(self) -> None:
-        super().user_edited()
-        _tighten(self)
+    def _make(self) -> NumberBox:
+        step = 1.0 if self.whole else (self.field.step or 0.01)
+        decimals = 0 if self.whole else max(2, math.ceil(-math.log10(step) - 1e-9))
+        box = NumberBox(whole=self.whole, step=step, decimals=decimals)
+        box.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        box.setRange(*self.limits)
+        box.setValue(self.field.default)
+        return box
 
-    def _make(self) -> QWidget:
-        w = SpinBox()
-        w.setRange(int(self.field.minimum if self.field.minimum is not None else -2**31 + 1),
-                   int(self.field.maximum if self.field.maximum is not None else 2**31 - 1))
-        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        w.setGroupSeparatorShown(False)
-        w.lineEdit().setTextMargins(4, 0, 4, 0)
-        w.setValue(int(self.field.default))
-        return w
+    def set_limits(self, low: float, high: float, reason: str = "") -> None:
+        self.limits, self.limit_reason = (low, high), reason
+        self.widget.setRange(low, high)
 
-    def _read(self) -> int:
-        return self.widget.value()  # type: ignore[attr-defined]
+    def _read(self) -> Any:
+        value = self.widget.value()
+        return self.widget.text() if value is None else value  # validate names the text
 
     def _write(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             return False
-        _show_number(self, int(value))
+        if not math.isfinite(value) or (self.whole and value != int(value)):
+            return False
+        self.widget.setValue(value)
         return True
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        self.widget.valueChanged.connect(lambda _v: callback())  # type: ignore[attr-defined]
+        self.widget.edited.connect(callback)
+
+    def problem(self) -> str | None:
+        value = self.get()
+        label = self.field.label
+        if isinstance(value, str) and not value.strip():
+            return f"{label}: type a number"
+        problem = super().problem()
+        if problem is None and isinstance(value, int | float) and not isinstance(value, bool):
+            low, high = self.limits
+            if not low <= value <= high:
+                why = f": {self.limit_reason}" if self.limit_reason else ""
+                return (f"{label} must be between {format_number(low, 0, True)} and "
+                        f"{format_number(high, 0, True)}{why} (got {self.widget.text()})")
+        return problem
 
 
-class FloatEditor(FieldEditor):
-    def user_edited(self) -> None:
-        super().user_edited()
-        _tighten(self)
-
-    def _make(self) -> QWidget:
-        w = DoubleSpinBox()
-        step = self.field.step or 0.01
-        w.setDecimals(max(2, math.ceil(-math.log10(step) - 1e-9)))
-        w.setSingleStep(step)
-        w.lineEdit().setTextMargins(4, 0, 4, 0)
-        w.setRange(self.field.minimum if self.field.minimum is not None else -1e9,
-                   self.field.maximum if self.field.maximum is not None else 1e9)
-        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        w.setValue(float(self.field.default))
-        return w
-
-    def _read(self) -> float:
-        return float(self.widget.value())  # type: ignore[attr-defined]
-
-    def _write(self, value: Any) -> bool:
-        w: QDoubleSpinBox = self.widget  # type: ignore[assignment]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        if not math.isfinite(value) or abs(value) > 1e12:
-            return False
-        _show_number(self, float(value))
-        # The spin box rounds to its decimals; then keep the exact value it was given.
-        return round(value, w.decimals()) == value
-
-    def on_change(self, callback: Callable[[], None]) -> None:
-        self.widget.valueChanged.connect(lambda _v: callback())  # type: ignore[attr-defined]
+class IntEditor(NumberEditor):
+    whole = True
 
 
-class BoolEditor(FieldEditor):
-    def _make(self) -> QWidget:
+class FloatEditor(NumberEditor):
+    whole = False
+
+
+class BoolEditor(FieldEditor[QCheckBox]):
+    def _make(self) -> QCheckBox:
         w = QCheckBox()
         w.setChecked(bool(self.field.default))
         return w
 
     def _read(self) -> bool:
-        return self.widget.isChecked()  # type: ignore[attr-defined]
+        return self.widget.isChecked()
 
     def _write(self, value: Any) -> bool:
         if not isinstance(value, bool):
             return False
-        self.widget.setChecked(value)  # type: ignore[attr-defined]
+        self.widget.setChecked(value)
         return True
 
     def on_change(self, callback: Callable[[], None]) -> None:
-        self.widget.toggled.connect(lambda _v: callback())  # type: ignore[attr-defined]
+        self.widget.toggled.connect(lambda _v: callback())
 
 
-class _TextEditor(FieldEditor):
+TextWidget = QLineEdit | QPlainTextEdit
+
+
+class _TextEditor(FieldEditor[TextWidget]):
     """Shared plumbing of the editors that hold text (line or multi-line)."""
 
     multiline = False
 
-    def _make(self) -> QWidget:
+    def _make(self) -> TextWidget:
+        w: TextWidget
         if self.multiline:
-            w: QWidget = QPlainTextEdit()
+            w = QPlainTextEdit()
             w.setTabChangesFocus(True)
             lines = 4 if self.field.name in MULTILINE_STR else 3
             fm = QFontMetrics(w.font())
@@ -266,31 +215,31 @@ class _TextEditor(FieldEditor):
             w = QLineEdit()
             w.setClearButtonEnabled(False)
         if self.field.default is None:
-            w.setPlaceholderText(UNSET_PLACEHOLDER)  # type: ignore[attr-defined]
+            w.setPlaceholderText(UNSET_PLACEHOLDER)
         elif self.field.kind == "str_list":
-            w.setPlaceholderText("one per line; \\n stands for a new line")  # type: ignore
+            w.setPlaceholderText("one per line; \\n stands for a new line")
         self._text_widget = w
         self._set_text(self.to_text(self.field.default))
         return w
 
     def _text(self) -> str:
         w = self._text_widget
-        return w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()  # type: ignore
+        return w.toPlainText() if isinstance(w, QPlainTextEdit) else w.text()
 
     def _set_text(self, text: str) -> None:
         w = self._text_widget
         if isinstance(w, QPlainTextEdit):
             w.setPlainText(text)
         else:
-            w.setText(text)  # type: ignore[attr-defined]
-            w.setCursorPosition(0)  # type: ignore[attr-defined]
+            w.setText(text)
+            w.setCursorPosition(0)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         w = self._text_widget
         if isinstance(w, QPlainTextEdit):
             w.textChanged.connect(callback)
         else:
-            w.textChanged.connect(lambda _t: callback())  # type: ignore[attr-defined]
+            w.textChanged.connect(lambda _t: callback())
 
     def to_text(self, value: Any) -> str:
         raise NotImplementedError
@@ -393,15 +342,9 @@ class JsonEditor(_TextEditor):
         if text and text.strip():
             try:
                 json.loads(text)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 return f"{self.field.label}: not valid JSON ({exc.msg} at column {exc.colno})"
         return super().problem()
-
-
-EDITORS: dict[str, type[FieldEditor]] = {
-    "int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "str": StrEditor,
-    "str_list": StrListEditor, "int_list": IntListEditor, "json": JsonEditor,
-}
 
 
 class OptionalIntEditor(_TextEditor):
@@ -423,7 +366,13 @@ class OptionalIntEditor(_TextEditor):
             return text  # validate: "... must be a number"
 
 
-def make_editor(field: Field) -> FieldEditor:
+EDITORS: dict[str, type[FieldEditor[Any]]] = {
+    "int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "str": StrEditor,
+    "str_list": StrListEditor, "int_list": IntListEditor, "json": JsonEditor,
+}
+
+
+def make_editor(field: Field) -> FieldEditor[Any]:
     if field.kind == "int" and field.default is None:
         return OptionalIntEditor(field)
     if field.kind == "float" and field.default is None:
@@ -453,7 +402,7 @@ class Section(QWidget):
             self.toggle.setCursor(Qt.CursorShape.PointingHandCursor)
             self.header = self.toggle
         else:
-            self.header = QLabel(title.upper(), self)
+            self.header = plain_label(title.upper(), self)
             self.header.setObjectName("sectionTitle")
         self.body = QWidget(self)
         self.form = QFormLayout(self.body)
@@ -492,7 +441,7 @@ class SettingsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsPanel")
-        self.editors: dict[str, FieldEditor] = {}
+        self.editors: dict[str, FieldEditor[Any]] = {}
         self.labels: dict[str, QLabel] = {}
         self.error_labels: dict[str, QLabel] = {}
         self.sections: dict[str, Section] = {}
@@ -521,11 +470,11 @@ class SettingsPanel(QWidget):
 
     def _add_field(self, section: Section, f: Field) -> None:
         editor = make_editor(f)
-        label = QLabel(f.label)
-        label.setToolTip(f.help)
+        label = plain_label(f.label)
+        set_plain_tooltip(label, f.help)
         label.setBuddy(editor.widget)
         label.setObjectName(f"label_{f.name}")
-        error = QLabel()
+        error = plain_label()
         error.setObjectName("fieldError")
         error.setWordWrap(True)
         self.editors[f.name] = editor
@@ -539,7 +488,7 @@ class SettingsPanel(QWidget):
         # The problem, in words, on a full-width row under the field; hidden rows take no room.
         section.form.addRow(error)
         section.form.setRowVisible(error, False)
-        editor.on_change(lambda name=f.name: self._edited(name))
+        editor.on_change(functools.partial(self._edited, f.name))
 
     # ------------------------------------------------------------------ public API
     def widget_for(self, name: str) -> QWidget:
@@ -564,22 +513,26 @@ class SettingsPanel(QWidget):
             self.set_context_limit(self._context_limit)
 
     def set_context_limit(self, limit: int | None) -> None:
-        """Cap the context size at what the connected server really has (None: no server)."""
+        """Cap the context size at what the connected server really has (None: no server).
+
+        A value above the new cap is lowered to it (the server would cut it anyway); a value
+        typed above it later is refused at the field with the reason.
+        """
         f = settings.BY_NAME["max_context_length"]
         editor = self.editors["max_context_length"]
-        spin: QSpinBox = editor.widget  # type: ignore[assignment]
+        assert isinstance(editor, NumberEditor)
         self._context_limit = limit if limit and limit > 0 else None
+        low, high = _field_range(f)
         if self._context_limit is None:
-            editor.limits = _field_range(f)
-            spin.setMaximum(int(editor.limits[1]))
+            editor.set_limits(low, high)
             editor.tooltip = f.help
         else:
-            top = max(int(f.minimum or 1), min(int(f.maximum or limit), self._context_limit))
-            editor.limits = (editor.limits[0], top)
-            with QSignalBlocker(spin):
-                spin.setMaximum(top)
-            editor.tooltip = (f"{f.help}\nThe connected server has {self._context_limit} "
-                              "tokens.")
+            top = max(int(low), min(int(high), self._context_limit))
+            editor.set_limits(low, top, f"the connected server has {self._context_limit} tokens")
+            editor.tooltip = f"{f.help}\nThe connected server has {self._context_limit} tokens."
+            value = editor.get()
+            if isinstance(value, int) and value > top:
+                editor.set(top)
         self._show_problem("max_context_length")
         self.changed.emit()
 
@@ -623,6 +576,6 @@ class SettingsPanel(QWidget):
         label = self.error_labels[name]
         label.setText(problem or "")
         self.section_of(name).form.setRowVisible(label, invalid)
-        w.setToolTip(editor.tooltip + (f"\n\n⚠ {problem}" if problem else ""))
+        set_plain_tooltip(w, editor.tooltip + (f"\n\n⚠ {problem}" if problem else ""))
         if invalid:
             self.section_of(name).set_expanded(True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from ..core.events import ConnectionState, Retrying
 from ..core.protocol import ServerInfo
+from .plain import make_plain, plain_label, set_plain_tooltip
 
 S = ConnectionState
 #: One colour per state. Offline is grey when nothing went wrong, red after an error.
@@ -69,6 +70,43 @@ class Dot(QWidget):
         p.end()
 
 
+class ElidedLabel(QLabel):
+    """A one-line plain-text label that ends in "…" when its text does not fit; the tooltip
+    holds all of it. Cut at a word boundary when one is near, never silently mid-word."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        make_plain(self)
+        self._full = ""
+        # Long messages must not widen the window; they are elided instead.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        set_plain_tooltip(self, text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        one_line = " ".join(self._full.split())
+        width = self.contentsRect().width()
+        fm = QFontMetrics(self.font())
+        shown = one_line if width <= 0 else fm.elidedText(one_line, Qt.TextElideMode.ElideRight,
+                                                           width)
+        if shown != one_line and shown.endswith("…"):
+            head = shown[:-1]
+            cut = head.rstrip().rfind(" ")
+            if len(head) < len(one_line) and one_line[len(head)] != " " and cut > len(head) // 3:
+                shown = head[:cut].rstrip() + " …"
+        self.setText(shown)
+
+
 class StateIndicator(QWidget):
     """Dot + state word; the tooltip explains (detail or last error)."""
 
@@ -79,7 +117,7 @@ class StateIndicator(QWidget):
         layout.setContentsMargins(6, 0, 6, 0)
         layout.setSpacing(6)
         self.dot = Dot(self)
-        self.word = QLabel(self)
+        self.word = plain_label(parent=self)
         self.word.setObjectName("stateWord")
         layout.addWidget(self.dot)
         layout.addWidget(self.word)
@@ -92,7 +130,7 @@ class StateIndicator(QWidget):
         color = ERROR_COLOR if (state is S.OFFLINE and error) else STATE_COLORS[state]
         self.dot.set_color(color)
         self.word.setText(state.value)
-        self.setToolTip(detail or state.value)
+        set_plain_tooltip(self, detail or state.value)
 
     def text(self) -> str:
         return self.word.text()
@@ -106,12 +144,10 @@ class StatusBar(QStatusBar):
         self.setObjectName("statusBar")
         self.setSizeGripEnabled(False)
         self.indicator = StateIndicator(self)
-        self.message = QLabel(self)
+        self.message = ElidedLabel(self)
         self.message.setObjectName("statusMessage")
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Long messages are cut, not allowed to widen the window; the tooltip has all of it.
-        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.countdown = QLabel(self)
+        self.countdown = plain_label(parent=self)
         self.countdown.setObjectName("retryCountdown")
         self.countdown.hide()
         self.reconnect_button = QToolButton(self)
@@ -120,11 +156,11 @@ class StatusBar(QStatusBar):
         self.reconnect_button.setAutoRaise(True)
         self.reconnect_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.reconnect_button.hide()
-        self.model = QLabel(self)
+        self.model = plain_label(parent=self)
         self.model.setObjectName("modelLabel")
-        self.context = QLabel(self)
+        self.context = plain_label(parent=self)
         self.context.setObjectName("contextLabel")
-        self.speed = QLabel(self)
+        self.speed = plain_label(parent=self)
         self.speed.setObjectName("speedLabel")
         self.addWidget(self.indicator)
         self.addWidget(self.message, 1)
@@ -154,6 +190,10 @@ class StatusBar(QStatusBar):
             if reason is not None and self._text == reason:
                 # The retry went through: its reason ("busy", "cannot reach") is over.
                 self._show(*self._before_retry)
+        if state is S.INCOMPATIBLE and detail:
+            # Final until the user changes the address: say why, and no countdown.
+            self.last_error = detail
+            self._show(detail, error=True)
         error = state is S.OFFLINE and bool(self.last_error)
         self.indicator.set_state(state, detail or (self.last_error if error else ""), error)
 
@@ -163,7 +203,7 @@ class StatusBar(QStatusBar):
         if self.indicator.state is S.OFFLINE:
             self.indicator.set_state(S.OFFLINE, text, error=True)
         else:
-            self.indicator.setToolTip(text)
+            set_plain_tooltip(self.indicator, text)
 
     def show_info(self, text: str) -> None:
         self._end_retry()
@@ -185,8 +225,7 @@ class StatusBar(QStatusBar):
         self._render()
 
     def _render(self) -> None:
-        self.message.setText(self._text)
-        self.message.setToolTip(self._text)
+        self.message.set_full_text(self._text)
         if self._retry_deadline is None:
             self.countdown.hide()
             return
@@ -238,15 +277,16 @@ class StatusBar(QStatusBar):
     def set_server(self, info: ServerInfo | None) -> None:
         if info is None:
             self.model.setText("no model")
-            self.model.setToolTip("Not connected")
+            set_plain_tooltip(self.model, "Not connected")
             self.context.setText("")
             self.context.hide()
             return
         self.model.setText(info.model)
         version = f"{info.version.name} {info.version.version}".strip()
-        self.model.setToolTip(f"{info.model}\n{version}\n{info.url}")
+        set_plain_tooltip(self.model, f"{info.model}\n{version}\n{info.url}")
         self.context.setText(f"context {info.max_context_length}")
-        self.context.setToolTip(f"The server's context size: {info.max_context_length} tokens")
+        set_plain_tooltip(self.context,
+                          f"The server's context size: {info.max_context_length} tokens")
         self.context.show()
 
     def set_speed(self, tokens_per_second: float | None) -> None:
@@ -255,5 +295,5 @@ class StatusBar(QStatusBar):
             self.speed.hide()
             return
         self.speed.setText(f"{tokens_per_second:.1f} tok/s")
-        self.speed.setToolTip("Generation speed of the last or running generation")
+        set_plain_tooltip(self.speed, "Generation speed of the last or running generation")
         self.speed.show()

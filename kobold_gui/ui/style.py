@@ -60,7 +60,10 @@ QLineEdit#urlEdit, QLineEdit#passwordEdit {{
     background: {_hex(base)};
 }}
 QLineEdit#urlEdit:focus, QLineEdit#passwordEdit:focus {{ border-color: {ACCENT}; }}
-QLineEdit#passwordEdit[invalid="true"] {{ border-color: {DANGER}; background: {_hex(invalid_bg)}; }}
+QLineEdit#urlEdit[invalid="true"], QLineEdit#passwordEdit[invalid="true"] {{
+    border-color: {DANGER}; background: {_hex(invalid_bg)};
+}}
+QToolBar#mainToolBar QLabel#serverFieldError {{ color: {DANGER}; }}
 
 #outputFrame {{ background: {_hex(paper)}; border: none; }}
 QPlainTextEdit#outputView {{

@@ -32,6 +32,7 @@ from kobold_gui.core.monitor import ConnectionMonitor
 from kobold_gui.core.retry import RetryPolicy
 from kobold_gui.emulator import Faults
 from kobold_gui.ui import controller as controller_module
+from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.status import ERROR_COLOR
 
 from .conftest import WAIT_MS, wait_connected
@@ -90,7 +91,7 @@ class Screen:
     def take(self, why: str) -> Shown:
         w = self.window
         bar = w.status
-        s = Shown(why, w.state_text(), bar.indicator.toolTip(), w.status_message(),
+        s = Shown(why, w.state_text(), tooltip_text(bar.indicator), w.status_message(),
                   bar.countdown.text() if bar.countdown.isVisible() else "",
                   bar.indicator.dot.color().name(), bar.reconnect_button.isVisible(),
                   w.output.last_generated(), bool(bar.message.property("error")))
@@ -618,7 +619,7 @@ def test_server_down_while_idle_then_back_reconnects_by_itself(  # type: ignore[
     qtbot.waitUntil(lambda: window.status.countdown.isVisible(), timeout=WAIT_MS)
     assert window.state_text() == "offline"
     assert window.status.indicator.dot.color().name() == ERROR_COLOR
-    tooltip = window.status.indicator.toolTip()
+    tooltip = tooltip_text(window.status.indicator)
     assert "Cannot reach the server" in tooltip and closed_port_url in tooltip
     message = window.status_message()
     assert "Cannot reach the server" in message
@@ -654,7 +655,7 @@ def test_server_lost_while_idle_and_reconnect_now_skips_the_wait(  # type: ignor
     qtbot.waitUntil(lambda: window.status.countdown.isVisible(), timeout=WAIT_MS)
     assert window.state_text() == "offline"
     assert window.status.indicator.dot.color().name() == ERROR_COLOR
-    assert window.status.indicator.toolTip().strip()  # a readable reason, not blank
+    assert tooltip_text(window.status.indicator).strip()  # a readable reason, not blank
     assert window.status.model.text() == "no model"
     assert re.search(r"reconnecting in (30|29) s \(attempt 1\)", window.status_message()), \
         window.status_message()

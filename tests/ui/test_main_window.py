@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
 from kobold_gui.core.events import ConnectionState
+from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.status import ERROR_COLOR, STATE_COLORS
 
 from .conftest import WAIT_MS, wait_connected
@@ -176,7 +177,7 @@ def test_server_down_shows_offline_and_a_readable_message(  # type: ignore[no-un
     assert window.state_text() == "offline"
     assert closed_port_url in window.status_message()
     assert window.status.indicator.dot.color().name() == ERROR_COLOR
-    assert "Cannot reach" in window.status.indicator.toolTip()
+    assert "Cannot reach" in tooltip_text(window.status.indicator)
     assert window.status.model.text() == "no model"
 
 

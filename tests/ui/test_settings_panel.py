@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QLineEdit,
     QPlainTextEdit,
-    QSpinBox,
 )
 
 from kobold_gui.core import settings
 from kobold_gui.core.errors import InvalidSettings
+from kobold_gui.ui.number_box import NumberBox
+from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.settings_panel import (
     UNSET_PLACEHOLDER,
     SettingsPanel,
@@ -20,7 +20,7 @@ from kobold_gui.ui.settings_panel import (
     unescape_entry,
 )
 
-EXPECTED_WIDGET = {"int": QSpinBox, "float": QDoubleSpinBox, "bool": QCheckBox,
+EXPECTED_WIDGET = {"int": NumberBox, "float": NumberBox, "bool": QCheckBox,
                    "str_list": QPlainTextEdit, "int_list": QLineEdit, "json": QLineEdit}
 
 
@@ -45,7 +45,7 @@ def test_every_field_has_a_labelled_widget_of_its_kind(panel: SettingsPanel) -> 
         else:
             assert isinstance(w, EXPECTED_WIDGET[f.kind]), f.name
         assert panel.labels[f.name].text() == f.label
-        assert f.help in w.toolTip() and panel.labels[f.name].toolTip() == f.help
+        assert f.help in tooltip_text(w) and tooltip_text(panel.labels[f.name]) == f.help
         if f.default is None:
             assert w.placeholderText() == UNSET_PLACEHOLDER, f.name
 
@@ -171,7 +171,7 @@ def test_out_of_range_values_are_kept_and_flagged_not_clamped(panel: SettingsPan
 def test_context_limit_follows_the_server(panel: SettingsPanel) -> None:
     spin = panel.widget_for("max_context_length")
     panel.set_context_limit(16384)
-    assert spin.maximum() == 16384 and "16384" in spin.toolTip()
+    assert spin.maximum() == 16384 and "16384" in tooltip_text(spin)
     panel.set_values({"max_context_length": 12000})
     assert panel.values()["max_context_length"] == 12000
     panel.set_context_limit(2048)
@@ -194,3 +194,79 @@ def test_wheel_does_not_change_an_unfocused_number(qtbot, panel: SettingsPanel) 
                         Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(spin, event)
     assert spin.value() == before
+
+
+def type_into(qtbot, panel: SettingsPanel, name: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Select the field's text and type over it, key by key, as a person would."""
+    from PySide6.QtCore import Qt
+
+    panel.reveal(name)
+    w = panel.widget_for(name)
+    w.setFocus()
+    qtbot.keyClick(w, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(w, Qt.Key.Key_Backspace)
+    qtbot.keyClicks(w, text)
+    panel.widget_for("top_k" if name != "top_k" else "min_p").setFocus()  # leave the field
+
+
+@pytest.mark.parametrize(("name", "typed", "value", "reason"), [
+    ("temperature", "9", 9.0, "Temperature must be between 0 and 5 (got 9)"),
+    ("top_p", "1.5", 1.5, "Top-p must be between 0 and 1 (got 1.5)"),
+    ("max_length", "99999", 99999, "Max tokens must be between 1 and 16384 (got 99999)"),
+    ("rep_pen", "0.5", 0.5, "Repetition penalty must be between 1 and 5 (got 0.5)"),
+    ("top_k", "2.5", 2.5, "Top-k must be a whole number (got 2.5)"),
+    ("temperature", "warm", "warm", "Temperature must be a number (got 'warm')"),
+    ("temperature", "", "", "Temperature: type a number"),
+])
+def test_typed_numbers_stay_as_typed_and_are_refused_at_the_field(  # type: ignore[no-untyped-def]
+        qtbot, panel: SettingsPanel, name: str, typed: str, value: object, reason: str) -> None:
+    type_into(qtbot, panel, name, typed)
+    w = panel.widget_for(name)
+    assert w.text() == typed  # nothing swallowed, clamped or rounded, also after leaving it
+    assert panel.values()[name] == value
+    assert w.property("invalid") is True
+    assert panel.error_labels[name].isVisible()
+    assert reason in panel.error_labels[name].text()
+    assert reason in tooltip_text(w)
+    assert panel.problems()[name]
+    with pytest.raises(InvalidSettings):
+        settings.validate(panel.values())
+
+
+def test_typed_valid_numbers_are_read_exactly(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    type_into(qtbot, panel, "temperature", "1.25")
+    type_into(qtbot, panel, "max_length", "16000")
+    type_into(qtbot, panel, "max_context_length", "32768")
+    values = panel.values()
+    assert (values["temperature"], values["max_length"], values["max_context_length"]) == (
+        1.25, 16000, 32768)
+    assert panel.problems() == {}
+
+
+def test_context_above_the_servers_is_refused_with_the_reason(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    panel.set_context_limit(4096)
+    type_into(qtbot, panel, "max_context_length", "8192")
+    w = panel.widget_for("max_context_length")
+    assert w.text() == "8192" and panel.values()["max_context_length"] == 8192
+    problem = panel.problems()["max_context_length"]
+    assert "the connected server has 4096 tokens" in problem and "8192" in problem
+    assert panel.error_labels["max_context_length"].isVisible()
+    type_into(qtbot, panel, "max_context_length", "2048")
+    assert "max_context_length" not in panel.problems()
+
+
+def test_arrow_keys_step_within_the_range(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    panel.set_values({"temperature": 4.98, "top_k": 0})
+    temperature = panel.widget_for("temperature")
+    temperature.setFocus()
+    qtbot.keyClick(temperature, Qt.Key.Key_Up)
+    qtbot.keyClick(temperature, Qt.Key.Key_Up)
+    assert panel.values()["temperature"] == 5.0  # stops at the top
+    top_k = panel.widget_for("top_k")
+    top_k.setFocus()
+    qtbot.keyClick(top_k, Qt.Key.Key_Down)
+    assert panel.values()["top_k"] == 0
+    qtbot.keyClick(top_k, Qt.Key.Key_Up)
+    assert panel.values()["top_k"] == 1 and top_k.text() == "1"

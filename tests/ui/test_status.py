@@ -5,6 +5,7 @@ from __future__ import annotations
 from kobold_gui.core import errors as E
 from kobold_gui.core.events import ConnectionState, Retrying
 from kobold_gui.core.protocol import ServerInfo, ServerVersion
+from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.status import ERROR_COLOR, STATE_COLORS, StatusBar
 
 
@@ -24,7 +25,7 @@ def test_every_state_has_its_word_and_colour(qtbot) -> None:  # type: ignore[no-
         bar.set_state(state, f"detail of {state.value}")
         assert bar.indicator.text() == state.value
         assert bar.indicator.dot.color().name() == STATE_COLORS[state]
-        assert bar.indicator.toolTip() == f"detail of {state.value}"
+        assert tooltip_text(bar.indicator) == f"detail of {state.value}"
 
 
 def test_offline_after_an_error_is_red_with_the_error_as_tooltip(qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +34,7 @@ def test_offline_after_an_error_is_red_with_the_error_as_tooltip(qtbot) -> None:
     assert bar.indicator.dot.color().name() == STATE_COLORS[ConnectionState.OFFLINE]
     bar.show_error("Cannot reach the server")
     assert bar.indicator.dot.color().name() == ERROR_COLOR
-    assert bar.indicator.toolTip() == "Cannot reach the server"
+    assert tooltip_text(bar.indicator) == "Cannot reach the server"
     assert bar.message_text() == "Cannot reach the server"
     assert bar.message.property("error") is True
     bar.clear_error()
@@ -47,7 +48,7 @@ def test_server_facts_and_speed(qtbot) -> None:  # type: ignore[no-untyped-def]
                       "koboldcpp/Llama-3-8B", 8192)
     bar.set_server(info)
     assert bar.model.text() == "koboldcpp/Llama-3-8B"
-    assert "KoboldCpp 1.76" in bar.model.toolTip()
+    assert "KoboldCpp 1.76" in tooltip_text(bar.model)
     assert bar.context.isVisible() and "8192" in bar.context.text()
     bar.set_speed(23.456)
     assert bar.speed.text() == "23.5 tok/s" and bar.speed.isVisible()

@@ -1,0 +1,79 @@
+"""Bad input and odd servers get a clear message where it belongs (issue 6 #5, #6, #12, #13)."""
+
+from __future__ import annotations
+
+import kobold_gui
+from kobold_gui.core import errors as E
+from kobold_gui.core.events import ConnectionState, StateChanged
+from kobold_gui.ui.main_window import app_version
+from kobold_gui.ui.plain import tooltip_text
+from kobold_gui.ui.status import STATE_COLORS
+
+from .conftest import WAIT_MS
+
+
+def test_unusable_address_is_refused_at_the_url_field(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(connect=False)
+    window.url_edit.setText("ftp://example.org")
+    window.connect_to_server()
+    assert window.url_edit.property("invalid") is True
+    qtbot.waitUntil(window.field_error.isVisible, timeout=WAIT_MS)
+    assert "only http:// and https://" in window.field_error.text()
+    assert "only http:// and https://" in tooltip_text(window.url_edit)
+    assert "Connecting" not in window.status_message()
+    assert window.state_text() == "offline"
+    qtbot.keyClicks(window.url_edit, "x")  # editing the address clears the mark
+    assert window.url_edit.property("invalid") is False
+    qtbot.waitUntil(lambda: not window.field_error.isVisible(), timeout=WAIT_MS)
+
+
+def test_password_the_core_refuses_is_shown_at_the_password_field(  # type: ignore[no-untyped-def]
+        qtbot, emulator, make_window, monkeypatch) -> None:
+    """The core refuses an unsendable password (CR/LF, not Latin-1) when the client is made;
+    the window says so at the field, not "connecting" forever."""
+    from kobold_gui.ui import controller as controller_module
+
+    real_client = controller_module.KoboldClient
+
+    def client(url: str, password: str | None = None):  # type: ignore[no-untyped-def]
+        if password and not password.isascii():
+            raise E.KoboldError("The password can only hold ASCII characters")
+        return real_client(url, password)
+
+    monkeypatch.setattr(controller_module, "KoboldClient", client)
+    window = make_window(emulator.url, password="pässwort")
+    qtbot.waitUntil(window.field_error.isVisible, timeout=WAIT_MS)
+    assert window.password_edit.property("invalid") is True
+    assert window.url_edit.property("invalid") is not True
+    assert "ASCII" in window.field_error.text() and "ASCII" in tooltip_text(window.password_edit)
+    assert window.state_text() == "offline" and "Connecting" not in window.status_message()
+    qtbot.keyClicks(window.password_edit, "x")
+    assert window.password_edit.property("invalid") is False
+    qtbot.waitUntil(lambda: not window.field_error.isVisible(), timeout=WAIT_MS)
+
+
+def test_not_a_kobold_server_is_said_once_without_a_countdown(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    """The core reports INCOMPATIBLE with the reason; the window shows it and no retry."""
+    window = make_window(connect=False)
+    message = "http://127.0.0.1:1 answers, but it is not a KoboldCPP server"
+    window.controller._on_monitor_event(StateChanged(ConnectionState.INCOMPATIBLE, message))
+    assert window.state_text() == "not KoboldCPP"
+    assert window.status_message() == message
+    assert not window.status.retry_pending() and not window.status.reconnect_button.isVisible()
+    assert window.status.indicator.dot.color().name() == STATE_COLORS[ConnectionState.INCOMPATIBLE]
+    assert message in tooltip_text(window.status.indicator)
+
+
+def test_about_box_shows_the_version(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from importlib import metadata
+
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window(connect=False)
+    version = getattr(kobold_gui, "__version__", None) or metadata.version("kobold_gui")
+    assert app_version() == version
+    window.about_action.trigger()
+    box = window.findChild(QMessageBox, "aboutBox")
+    qtbot.waitUntil(box.isVisible, timeout=WAIT_MS)
+    assert version in box.text()
+    box.close()
