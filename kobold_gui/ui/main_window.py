@@ -13,7 +13,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -44,6 +44,8 @@ from .style import app_icon, style_sheet
 
 #: Below this the toolbar, the buttons and the sampler panel no longer fit their words.
 MINIMUM_SIZE = QSize(860, 520)
+#: widest the toolbar's field message may get (px) before it is cut with "…"
+FIELD_ERROR_WIDTH = 320
 URL_HELP = "KoboldCPP server address; Enter connects"
 PASSWORD_HELP = "Only for servers started with --password. It is never written to disk."
 
@@ -434,7 +436,11 @@ class MainWindow(QMainWindow):
             field.style().polish(field)
         help_text = URL_HELP if field is self.url_edit else PASSWORD_HELP
         set_plain_tooltip(field, f"{problem}\n\n{help_text}" if bad else help_text)
-        self.field_error.setText(problem or "")
+        # A long reason would push the label into the toolbar's overflow menu: show what fits,
+        # all of it in the tooltip (and in the field's own tooltip).
+        metrics = QFontMetrics(self.field_error.font())
+        shown = metrics.elidedText(problem or "", Qt.TextElideMode.ElideRight, FIELD_ERROR_WIDTH)
+        self.field_error.setText(shown)
         set_plain_tooltip(self.field_error, problem or "")
         self.field_error_action.setVisible(bad)
         if bad:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from foreign_servers import static_file_server
+
 import kobold_gui
-from kobold_gui.core import errors as E
 from kobold_gui.core.events import ConnectionState, StateChanged
 from kobold_gui.ui.main_window import app_version
 from kobold_gui.ui.plain import tooltip_text
@@ -18,7 +21,8 @@ def test_unusable_address_is_refused_at_the_url_field(qtbot, make_window) -> Non
     window.connect_to_server()
     assert window.url_edit.property("invalid") is True
     qtbot.waitUntil(window.field_error.isVisible, timeout=WAIT_MS)
-    assert "only http:// and https://" in window.field_error.text()
+    assert "only http:// and https://" in tooltip_text(window.field_error)
+    assert window.field_error.text().startswith("'ftp://example.org'")
     assert "only http:// and https://" in tooltip_text(window.url_edit)
     assert "Connecting" not in window.status_message()
     assert window.state_text() == "offline"
@@ -28,28 +32,40 @@ def test_unusable_address_is_refused_at_the_url_field(qtbot, make_window) -> Non
 
 
 def test_password_the_core_refuses_is_shown_at_the_password_field(  # type: ignore[no-untyped-def]
-        qtbot, emulator, make_window, monkeypatch) -> None:
-    """The core refuses an unsendable password (CR/LF, not Latin-1) when the client is made;
-    the window says so at the field, not "connecting" forever."""
-    from kobold_gui.ui import controller as controller_module
-
-    real_client = controller_module.KoboldClient
-
-    def client(url: str, password: str | None = None):  # type: ignore[no-untyped-def]
-        if password and not password.isascii():
-            raise E.KoboldError("The password can only hold ASCII characters")
-        return real_client(url, password)
-
-    monkeypatch.setattr(controller_module, "KoboldClient", client)
-    window = make_window(emulator.url, password="pässwort")
+        qtbot, make_emulator, make_window) -> None:
+    """KoboldCPP compares passwords as Latin-1: 世界 can never be sent. The window says so at
+    the password field and sends nothing, instead of "connecting" forever."""
+    emu = make_emulator(password="x")
+    window = make_window(emu.url, password="世界")
     qtbot.waitUntil(window.field_error.isVisible, timeout=WAIT_MS)
     assert window.password_edit.property("invalid") is True
     assert window.url_edit.property("invalid") is not True
-    assert "ASCII" in window.field_error.text() and "ASCII" in tooltip_text(window.password_edit)
+    # The message fits the toolbar (cut with "…" if it must), all of it in the tooltips.
+    assert window.field_error.text().startswith("The password contains")
+    assert "Latin-1" in tooltip_text(window.field_error)
+    assert "Latin-1" in tooltip_text(window.password_edit)
     assert window.state_text() == "offline" and "Connecting" not in window.status_message()
+    assert emu.generations == []
     qtbot.keyClicks(window.password_edit, "x")
     assert window.password_edit.property("invalid") is False
     qtbot.waitUntil(lambda: not window.field_error.isVisible(), timeout=WAIT_MS)
+
+
+def test_a_latin1_password_connects(make_emulator, make_window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    emu = make_emulator(password="pässwort")
+    window = make_window(emu.url, "pässwort")
+    qtbot.waitUntil(lambda: window.controller.state == ConnectionState.CONNECTED,
+                    timeout=WAIT_MS)
+
+
+def test_a_static_file_server_is_incompatible(make_window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with static_file_server(tmp_path) as (url, _seen):
+        window = make_window(url)
+        qtbot.waitUntil(lambda: window.controller.state == ConnectionState.INCOMPATIBLE,
+                        timeout=WAIT_MS)
+        assert "not a KoboldCPP server" in window.status_message()
+        assert window.state_text() == "not KoboldCPP"
+        assert not window.status.retry_pending()
 
 
 def test_not_a_kobold_server_is_said_once_without_a_countdown(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
