@@ -93,7 +93,7 @@ def pump_until(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 @pytest.fixture
-def qloop(qapp):  # type: ignore[no-untyped-def]
+def qloop(qapp):
     from kobold_gui.ui.qtloop import HookedQEventLoop
 
     loop = HookedQEventLoop(qapp)

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, Literal
 
 from .errors import KoboldError
+
+if TYPE_CHECKING:  # at run time events stay free of httpx (cheap to import)
+    from .protocol import ServerInfo
+
+#: how the text arrives: an event stream, or polling `check` beside a synchronous generate
+GenerationMode = Literal["stream", "poll"]
 
 
 class ConnectionState(Enum):
@@ -50,7 +57,7 @@ class Started:
     """The request was sent; `genkey` identifies it on the server."""
 
     genkey: str
-    mode: str = "stream"
+    mode: GenerationMode = "stream"
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,8 @@ class Finished:
     stopped: bool = False
     #: (start, end) offsets in `text` of spans fetched from the server after a broken stream
     recovered: tuple[tuple[int, int], ...] = ()
-    #: "stream" or "poll" (the server could not stream)
-    mode: str = "stream"
+    #: "poll" when the server could not stream
+    mode: GenerationMode = "stream"
     #: things the person should know although the text is complete (e.g. the server's record
     #: disagreed with the text shown, which was kept)
     warnings: tuple[str, ...] = ()
@@ -108,13 +115,11 @@ class Failed:
     recovered: tuple[tuple[int, int], ...] = ()
 
 
-
-
 @dataclass(frozen=True)
 class ServerChanged:
     """The server was identified (or lost: `info` is None)."""
 
-    info: object  # ServerInfo | None (kept untyped here: protocol imports events' module)
+    info: ServerInfo | None
 
 
 Event = (Started | StateChanged | Tokens | Recovered | Retrying | Finished | Failed

@@ -37,6 +37,7 @@ from .events import (
     Event,
     Failed,
     Finished,
+    GenerationMode,
     Recovered,
     Retrying,
     Started,
@@ -141,7 +142,7 @@ class Generation:
         emit: Callable[[Event], None],
         *,
         config: ResilienceConfig | None = None,
-        mode: str = "stream",
+        mode: GenerationMode = "stream",
     ) -> None:
         self.client = client
         self.config = config or ResilienceConfig()
@@ -150,7 +151,7 @@ class Generation:
         self._request = _Request(build_body(prompt, settings, new_genkey()))
         self.genkey = self._request.genkey
         self.requests: list[_Request] = [self._request]
-        self.mode = mode
+        self.mode: GenerationMode = mode
         self._emit = emit
         body = self._request.body
         self._trimmer = StopTrimmer(body.get("stop_sequence", []) if body.get("trim_stop") else [])

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import __version__
 from ..argparsing import Parser
@@ -44,12 +45,12 @@ def _coerce(name: str, raw: str) -> object:
 
 def parse_faults(items: Sequence[str]) -> Faults:
     """``["drop_after_events=3", "crlf"]`` -> Faults (a bare NAME means true)."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each value coerced to its field's type by _coerce
     for item in items:
         name, sep, raw = item.partition("=")
         name = name.strip().replace("-", "_")
         values[name] = _coerce(name, raw if sep else "true")
-    return dataclasses.replace(Faults(), **values)  # type: ignore[arg-type]
+    return dataclasses.replace(Faults(), **values)
 
 
 def port_number(text: str) -> int:

@@ -25,6 +25,7 @@ from ..core.events import (
     Event,
     Failed,
     Finished,
+    GenerationMode,
     Recovered,
     Retrying,
     ServerChanged,
@@ -77,7 +78,7 @@ class Controller(QObject):
         self._client: KoboldClient | None = None
         self._monitor: ConnectionMonitor | None = None
         #: "poll" once a server turned out unable to stream
-        self._mode = "stream"
+        self._mode: GenerationMode = "stream"
         self._task: asyncio.Task[Any] | None = None
         self._generation: Generation | None = None
         self._pending: list[str] = []
@@ -173,7 +174,7 @@ class Controller(QObject):
 
     def _on_monitor_event(self, event: Event) -> None:
         if isinstance(event, ServerChanged):
-            info = event.info if isinstance(event.info, ServerInfo) else None
+            info = event.info
             self.server = info
             self.server_changed.emit(info)
             if event.info is None and self._monitor is not None and self._monitor.last_error:

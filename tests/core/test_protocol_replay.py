@@ -183,7 +183,7 @@ async def test_every_intermediate_event_says_null_and_the_client_maps_it_to_none
     ("k_stream_stop_newline_trim_run2.raw", 1, "length", lambda t: "こんにちは" in t),
     ("fastmodel/c_stream_rawsock.raw", 1, "length", lambda t: len(t) > 100),
 ])
-async def test_recorded_endings(name: str, count: int, reason: str, text_check) -> None:  # type: ignore[no-untyped-def]
+async def test_recorded_endings(name: str, count: int, reason: str, text_check) -> None:
     """Concrete facts of each capture: event count, final reason, what the text looks like."""
     capture = parse_capture(recorded(name))
     got = await read_stream(replay_transport(capture, pieces(capture.body, 5), []))

@@ -36,7 +36,7 @@ def _collect_qt_garbage_here() -> Iterator[None]:
 
 
 @pytest.fixture
-def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:  # type: ignore[no-untyped-def]
+def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
     """Factory: make_window(url=None, password=None, connect=True) -> a shown MainWindow.
 
     `config` (e.g. short stall and retry delays) and `health_interval` (seconds between the
@@ -68,12 +68,12 @@ def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:  # type: i
         qtbot.waitUntil(closing.done, timeout=WAIT_MS)
 
 
-def wait_connected(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+def wait_connected(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window.controller.server is not None, timeout=WAIT_MS)
 
 
 @pytest.fixture
-def window(make_window, emulator, qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
+def window(make_window, emulator, qtbot) -> MainWindow:
     """A window connected to the default (fast) emulator."""
     w = make_window(emulator.url)
     wait_connected(qtbot, w)

@@ -34,7 +34,7 @@ def test_self_test_is_hidden_but_parsed() -> None:
     assert not parse_args([]).self_test
 
 
-def test_icon_ships_in_the_package_and_loads(qapp) -> None:  # type: ignore[no-untyped-def]
+def test_icon_ships_in_the_package_and_loads(qapp) -> None:
     packaged = Path(icon_path())
     assert packaged.is_file()
     assert packaged.read_bytes() == (ROOT / "resources" / "kobold-gui.svg").read_bytes()

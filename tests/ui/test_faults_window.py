@@ -66,7 +66,7 @@ class Shown:
 class Screen:
     """Samples the window at every controller signal and every 50 ms; collects outcomes."""
 
-    def __init__(self, window) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, window) -> None:
         self.window = window
         self.shown: list[Shown] = []
         self.outcomes: list[Finished | Failed] = []
@@ -98,7 +98,7 @@ class Screen:
         self.shown.append(s)
         return s
 
-    def _retrying(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _retrying(self, event) -> None:
         self.retries.append(event)
         self.take("retrying")
 
@@ -108,7 +108,7 @@ class Screen:
         self.text_events.append((len(s.generated), len(rec.streamed_text) if rec else -1,
                                  rec.state if rec else ""))
 
-    def _outcome(self, outcome) -> None:  # type: ignore[no-untyped-def]
+    def _outcome(self, outcome) -> None:
         self.outcomes.append(outcome)
         self.take("outcome")
 
@@ -123,7 +123,7 @@ class Screen:
     def with_word(self, word: str) -> list[Shown]:
         return [s for s in self.shown if s.word == word]
 
-    def wait_outcome(self, qtbot, n: int = 1, timeout: int = 2 * WAIT_MS):  # type: ignore[no-untyped-def]
+    def wait_outcome(self, qtbot, n: int = 1, timeout: int = 2 * WAIT_MS):
         qtbot.waitUntil(lambda: len(self.outcomes) >= n, timeout=timeout)
         qtbot.waitUntil(lambda: not self.window.controller.busy, timeout=WAIT_MS)
         return self.outcomes[n - 1]
@@ -139,7 +139,7 @@ class ServerFollowsTheWindow:
     the generation cannot end before the moment a test is about.
     """
 
-    def __init__(self, emu, window, steps: int,  # type: ignore[no-untyped-def]
+    def __init__(self, emu, window, steps: int,
                  hold_last_until=None) -> None:
         self._window = window
         self._shown = 0
@@ -158,7 +158,7 @@ class ServerFollowsTheWindow:
             self._shown = len(self._window.output.last_generated())
             self._changed.notify_all()
 
-    def _wait(self, condition) -> None:  # type: ignore[no-untyped-def]
+    def _wait(self, condition) -> None:
         """On the server's generation thread; gives up at WAIT_MS (the test then fails)."""
         deadline = time.monotonic() + WAIT_MS / 1000
         with self._changed:
@@ -168,7 +168,7 @@ class ServerFollowsTheWindow:
                     return
                 self._changed.wait(min(left, 0.05))
 
-    def _paced(self, steps):  # type: ignore[no-untyped-def]
+    def _paced(self, steps):
         generated = 0
         previous = None
         for i, step in enumerate(steps):
@@ -185,14 +185,14 @@ class ServerFollowsTheWindow:
             yield previous
 
 
-def open_window(qtbot, make_window, emu, config=FAST, **kwargs):  # type: ignore[no-untyped-def]
+def open_window(qtbot, make_window, emu, config=FAST, **kwargs):
     window = make_window(emu.url, config=config, **kwargs)
     wait_connected(qtbot, window)
     qtbot.waitUntil(lambda: window.state_text() == "connected", timeout=WAIT_MS)
     return window, Screen(window)
 
 
-def generate(qtbot, window, prompt: str = PROMPT, max_length: int = 60) -> None:  # type: ignore[no-untyped-def]
+def generate(qtbot, window, prompt: str = PROMPT, max_length: int = 60) -> None:
     """Set the prompt and the token limit, then press Ctrl+Enter as a person would."""
     window.settings_panel.set_values({"max_length": max_length})
     window.editor.set_prompt(prompt)
@@ -201,14 +201,14 @@ def generate(qtbot, window, prompt: str = PROMPT, max_length: int = 60) -> None:
     assert not window.generate_action.isEnabled() and window.stop_action.isEnabled()
 
 
-def assert_idle_again(window) -> None:  # type: ignore[no-untyped-def]
+def assert_idle_again(window) -> None:
     """After a generation: Generate is back, Stop is off, no countdown is left running."""
     assert window.generate_action.isEnabled() and window.generate_button.isEnabled()
     assert not window.stop_action.isEnabled()
     assert not window.status.retry_pending() and not window.status.countdown.isVisible()
 
 
-def recovered_spans_in_view(view) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+def recovered_spans_in_view(view) -> list[tuple[int, int]]:
     """(start, end) offsets in `view.plain_text()` of the characters in the recovered format."""
     mark = view.recovered_format.background().color()
     cursor = QTextCursor(view.document())
@@ -227,7 +227,7 @@ def recovered_spans_in_view(view) -> list[tuple[int, int]]:  # type: ignore[no-u
 
 
 @pytest.fixture
-def requests_log(caplog):  # type: ignore[no-untyped-def]
+def requests_log(caplog):
     """The emulator's request log: count the generation requests that reached it."""
     caplog.set_level(logging.DEBUG, logger="kobold_gui.emulator")
 
@@ -239,7 +239,7 @@ def requests_log(caplog):  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------------------------- framing
 @pytest.mark.parametrize("fault", FRAMING_FAULTS.values(), ids=FRAMING_FAULTS.keys())
-def test_framing_faults_do_not_change_the_text(  # type: ignore[no-untyped-def]
+def test_framing_faults_do_not_change_the_text(
         qtbot, make_emulator, make_window, fault) -> None:
     emu = make_emulator(faults=fault)
     window, screen = open_window(qtbot, make_window, emu)
@@ -265,7 +265,7 @@ def test_framing_faults_do_not_change_the_text(  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------------- broken streams
 @pytest.mark.parametrize("fault", [Faults(drop_after_events=4), Faults(reset_after_events=4)],
                          ids=["close", "reset"])
-def test_dropped_stream_is_recovered_marked_and_continued(  # type: ignore[no-untyped-def]
+def test_dropped_stream_is_recovered_marked_and_continued(
         qtbot, make_emulator, make_window, fault) -> None:
     emu = make_emulator(token_rate=100.0, faults=fault)
     window, screen = open_window(qtbot, make_window, emu)
@@ -301,7 +301,7 @@ def test_dropped_stream_is_recovered_marked_and_continued(  # type: ignore[no-un
     assert emu.wait_idle(2.0)
 
 
-def test_server_restart_shows_the_retry_countdown_then_continues(  # type: ignore[no-untyped-def]
+def test_server_restart_shows_the_retry_countdown_then_continues(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=100.0,
                         faults=Faults(restart_after_events=3, restart_seconds=1.3))
@@ -346,7 +346,7 @@ def test_server_restart_shows_the_retry_countdown_then_continues(  # type: ignor
 
 
 # ---------------------------------------------------------------------------------- busy server
-def test_busy_server_shows_attempts_and_countdown_then_the_text(  # type: ignore[no-untyped-def]
+def test_busy_server_shows_attempts_and_countdown_then_the_text(
         qtbot, make_emulator, make_window, requests_log) -> None:
     emu = make_emulator(faults=Faults(busy_first=2))
     window, screen = open_window(qtbot, make_window, emu, config=ONE_SECOND)
@@ -374,7 +374,7 @@ def test_busy_server_shows_attempts_and_countdown_then_the_text(  # type: ignore
     assert_idle_again(window)
 
 
-def test_busy_beyond_the_last_attempt_fails_readably(  # type: ignore[no-untyped-def]
+def test_busy_beyond_the_last_attempt_fails_readably(
         qtbot, make_emulator, make_window, requests_log) -> None:
     emu = make_emulator(faults=Faults(busy_first=100))
     config = ResilienceConfig(stall_after=0.3, poll_interval=0.1,
@@ -396,7 +396,7 @@ def test_busy_beyond_the_last_attempt_fails_readably(  # type: ignore[no-untyped
     assert_idle_again(window)
 
 
-def test_busy_after_a_break_keeps_the_text_received(  # type: ignore[no-untyped-def]
+def test_busy_after_a_break_keeps_the_text_received(
         qtbot, make_emulator, make_window, requests_log) -> None:
     emu = make_emulator(token_rate=100.0, faults=Faults(drop_after_events=3))
     config = ResilienceConfig(stall_after=0.3, poll_interval=0.1,
@@ -421,7 +421,7 @@ def test_busy_after_a_break_keeps_the_text_received(  # type: ignore[no-untyped-
     assert_idle_again(window)
 
 
-def test_esc_cancels_a_pending_retry(  # type: ignore[no-untyped-def]
+def test_esc_cancels_a_pending_retry(
         qtbot, make_emulator, make_window, requests_log) -> None:
     emu = make_emulator(faults=Faults(busy_first=100))
     config = ResilienceConfig(retry=RetryPolicy(base_delay=5.0, min_delay=5.0, max_delay=5.0,
@@ -449,7 +449,7 @@ def test_esc_cancels_a_pending_retry(  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------------------- silence
-def test_slow_prompt_shows_processing_not_an_error(  # type: ignore[no-untyped-def]
+def test_slow_prompt_shows_processing_not_an_error(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(faults=Faults(prompt_delay=1.2))
     window, screen = open_window(qtbot, make_window, emu)
@@ -472,7 +472,7 @@ def test_slow_prompt_shows_processing_not_an_error(  # type: ignore[no-untyped-d
     assert_idle_again(window)
 
 
-def test_buffering_proxy_text_appears_before_the_stream_ends(  # type: ignore[no-untyped-def]
+def test_buffering_proxy_text_appears_before_the_stream_ends(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=50.0, faults=Faults(buffer_stream=True))
     window, screen = open_window(qtbot, make_window, emu)
@@ -496,7 +496,7 @@ def test_buffering_proxy_text_appears_before_the_stream_ends(  # type: ignore[no
     assert_idle_again(window)
 
 
-def test_stalled_stream_keeps_the_text_coming_by_polling(  # type: ignore[no-untyped-def]
+def test_stalled_stream_keeps_the_text_coming_by_polling(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=60.0, faults=Faults(stall_after_events=2, stall_seconds=1.5))
     window, screen = open_window(qtbot, make_window, emu)
@@ -521,7 +521,7 @@ def test_stalled_stream_keeps_the_text_coming_by_polling(  # type: ignore[no-unt
     assert_idle_again(window)
 
 
-def test_server_without_stream_endpoint_is_polled_and_remembered(  # type: ignore[no-untyped-def]
+def test_server_without_stream_endpoint_is_polled_and_remembered(
         qtbot, make_emulator, make_window, requests_log) -> None:
     emu = make_emulator(token_rate=40.0, faults=Faults(no_stream_endpoint=True))
     window, screen = open_window(qtbot, make_window, emu)
@@ -551,7 +551,7 @@ def test_server_without_stream_endpoint_is_polled_and_remembered(  # type: ignor
     assert_idle_again(window)
 
 
-def test_queued_behind_another_client(  # type: ignore[no-untyped-def]
+def test_queued_behind_another_client(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=60.0, multiuser=1)
     window, screen = open_window(qtbot, make_window, emu)
@@ -580,7 +580,7 @@ def test_queued_behind_another_client(  # type: ignore[no-untyped-def]
 
 
 # ---------------------------------------------------------------------------------- stop
-def test_esc_stops_on_the_server_and_generate_works_again_at_once(  # type: ignore[no-untyped-def]
+def test_esc_stops_on_the_server_and_generate_works_again_at_once(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=40.0)
     window, screen = open_window(qtbot, make_window, emu)
@@ -612,7 +612,7 @@ def test_esc_stops_on_the_server_and_generate_works_again_at_once(  # type: igno
 
 
 # ---------------------------------------------------------------------------------- server down
-def test_server_down_while_idle_then_back_reconnects_by_itself(  # type: ignore[no-untyped-def]
+def test_server_down_while_idle_then_back_reconnects_by_itself(
         qtbot, make_emulator, make_window, closed_port_url) -> None:
     window = make_window(closed_port_url, health_interval=0.3)
     screen = Screen(window)
@@ -640,7 +640,7 @@ def test_server_down_while_idle_then_back_reconnects_by_itself(  # type: ignore[
     assert words.index("offline") < len(words) - 1 - words[::-1].index("connected")
 
 
-def test_server_lost_while_idle_and_reconnect_now_skips_the_wait(  # type: ignore[no-untyped-def]
+def test_server_lost_while_idle_and_reconnect_now_skips_the_wait(
         qtbot, make_emulator, make_window, monkeypatch) -> None:
     # Reconnect attempts 30 s apart: only "Reconnect now" can bring the window back quickly.
     slow = RetryPolicy(base_delay=30.0, min_delay=30.0, max_delay=30.0, max_attempts=10**9)

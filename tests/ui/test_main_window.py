@@ -14,17 +14,17 @@ from .conftest import WAIT_MS, wait_connected
 PROMPT = "The dragon said: "  # the emulator answers it with ö and an emoji (4-byte UTF-8)
 
 
-def type_prompt(qtbot, window, text: str) -> None:  # type: ignore[no-untyped-def]
+def type_prompt(qtbot, window, text: str) -> None:
     window.editor.setFocus()
     qtbot.keyClicks(window.editor, text)
     assert window.editor.prompt() == text
 
 
-def press_generate(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+def press_generate(qtbot, window) -> None:
     qtbot.keyClick(window.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
 
 
-def test_title_icon_and_layout(window) -> None:  # type: ignore[no-untyped-def]
+def test_title_icon_and_layout(window) -> None:
     assert window.windowTitle() == "Kobold GUI"
     assert not window.windowIcon().isNull()
     assert window.width() >= 1000 and window.height() >= 650
@@ -34,7 +34,7 @@ def test_title_icon_and_layout(window) -> None:  # type: ignore[no-untyped-def]
         window.editor.mapTo(window, window.editor.rect().topLeft()).y()
 
 
-def test_ctrl_enter_streams_the_servers_text_after_the_prompt(  # type: ignore[no-untyped-def]
+def test_ctrl_enter_streams_the_servers_text_after_the_prompt(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=250.0)
     window = make_window(emu.url)
@@ -71,7 +71,7 @@ def test_ctrl_enter_streams_the_servers_text_after_the_prompt(  # type: ignore[n
     assert "Done" in window.status_message()
 
 
-def test_second_generation_appends_below_the_first(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_second_generation_appends_below_the_first(qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 12})
     for prompt in ("First prompt.", "Second prompt."):
         window.editor.set_prompt(prompt)
@@ -83,7 +83,7 @@ def test_second_generation_appends_below_the_first(qtbot, window, emulator) -> N
     assert window.output.plain_text() == f"First prompt.{first}\n\nSecond prompt.{second}"
 
 
-def test_escape_stops_mid_stream_and_keeps_the_text(  # type: ignore[no-untyped-def]
+def test_escape_stops_mid_stream_and_keeps_the_text(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=25.0)
     window = make_window(emu.url)
@@ -113,7 +113,7 @@ def test_escape_stops_mid_stream_and_keeps_the_text(  # type: ignore[no-untyped-
     assert "stopped" in window.status_message()
 
 
-def test_generate_is_disabled_while_busy(qtbot, make_emulator, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_generate_is_disabled_while_busy(qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=40.0)
     window = make_window(emu.url)
     wait_connected(qtbot, window)
@@ -134,7 +134,7 @@ def test_generate_is_disabled_while_busy(qtbot, make_emulator, make_window) -> N
     assert window.generate_action.isEnabled() and not window.stop_action.isEnabled()
 
 
-def test_users_selection_survives_streaming(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_users_selection_survives_streaming(qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 40})
     window.editor.set_prompt("Alpha beta gamma delta.")
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
@@ -157,7 +157,7 @@ def test_users_selection_survives_streaming(qtbot, window, emulator) -> None:  #
     assert view.plain_text().endswith(emulator.expected_text("More please.", 40))
 
 
-def test_status_bar_shows_model_and_context_after_connecting(  # type: ignore[no-untyped-def]
+def test_status_bar_shows_model_and_context_after_connecting(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(model="Tiefighter-13B.Q5_K_M", context_length=8192)
     window = make_window(emu.url)
@@ -170,7 +170,7 @@ def test_status_bar_shows_model_and_context_after_connecting(  # type: ignore[no
     assert ctx_spin.maximum() == 8192
 
 
-def test_server_down_shows_offline_and_a_readable_message(  # type: ignore[no-untyped-def]
+def test_server_down_shows_offline_and_a_readable_message(
         qtbot, make_window, closed_port_url) -> None:
     window = make_window(closed_port_url)
     qtbot.waitUntil(lambda: "Cannot reach" in window.status_message(), timeout=WAIT_MS)
@@ -181,7 +181,7 @@ def test_server_down_shows_offline_and_a_readable_message(  # type: ignore[no-un
     assert window.status.model.text() == "no model"
 
 
-def test_invalid_number_shows_an_error_and_sends_nothing(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_number_shows_an_error_and_sends_nothing(qtbot, window, emulator) -> None:
     panel = window.settings_panel
     panel.set_values({"temperature": 9.0})  # e.g. from a hand-edited preset
     assert panel.widget_for("temperature").property("invalid") is True
@@ -195,7 +195,7 @@ def test_invalid_number_shows_an_error_and_sends_nothing(qtbot, window, emulator
     assert window.output.plain_text() == ""
 
 
-def test_bad_json_and_bad_sampler_order_are_refused(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_bad_json_and_bad_sampler_order_are_refused(qtbot, window, emulator) -> None:
     panel = window.settings_panel
     panel.reveal("logit_bias")
     bias = panel.widget_for("logit_bias")
@@ -219,7 +219,7 @@ def test_bad_json_and_bad_sampler_order_are_refused(qtbot, window, emulator) -> 
     assert emulator.generations == []
 
 
-def test_max_tokens_must_fit_the_context(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_max_tokens_must_fit_the_context(qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 3000, "max_context_length": 2048})
     window.editor.set_prompt("x")
     assert window.generate() is False
@@ -227,7 +227,7 @@ def test_max_tokens_must_fit_the_context(qtbot, window, emulator) -> None:  # ty
     assert emulator.generations == []
 
 
-def test_password_protected_server(qtbot, make_emulator, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_password_protected_server(qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(password="s3cret", model="Secret-Model")
     window = make_window(emu.url)
     qtbot.waitUntil(lambda: "password" in window.status_message().lower(), timeout=WAIT_MS)
@@ -249,14 +249,14 @@ def test_password_protected_server(qtbot, make_emulator, make_window) -> None:  
     assert window.output.last_generated() == emu.expected_text("Hi", 8)
 
 
-def test_wrong_password_is_reported(qtbot, make_emulator, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_is_reported(qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(password="s3cret")
     window = make_window(emu.url, password="wrong")
     qtbot.waitUntil(lambda: "rejected the password" in window.status_message(), timeout=WAIT_MS)
     assert window.state_text() == "offline"
 
 
-def test_continue_feeds_the_output_back_as_the_prompt(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_continue_feeds_the_output_back_as_the_prompt(qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 10})
     window.editor.set_prompt("Start.")
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
@@ -271,7 +271,7 @@ def test_continue_feeds_the_output_back_as_the_prompt(qtbot, window, emulator) -
     assert window.output.last_generated() == emulator.expected_text("Start." + first, 10)
 
 
-def test_stop_sequence_typed_with_an_escape_reaches_the_server(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_stop_sequence_typed_with_an_escape_reaches_the_server(qtbot, window, emulator) -> None:
     stops = window.settings_panel.widget_for("stop_sequence")
     stops.setFocus()
     qtbot.keyClicks(stops, "\\nUser:")
@@ -283,7 +283,7 @@ def test_stop_sequence_typed_with_an_escape_reaches_the_server(qtbot, window, em
     assert emulator.last_generation.stop_sequence == ["\nUser:"]
 
 
-def test_shortcuts_work_from_anywhere_in_the_window(  # type: ignore[no-untyped-def]
+def test_shortcuts_work_from_anywhere_in_the_window(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(token_rate=30.0)
     window = make_window(emu.url)

@@ -10,7 +10,7 @@ from kobold_gui.ui.output_view import OutputView
 
 
 @pytest.fixture
-def view(qtbot) -> OutputView:  # type: ignore[no-untyped-def]
+def view(qtbot) -> OutputView:
     v = OutputView()
     qtbot.addWidget(v)
     v.resize(500, 300)
@@ -54,7 +54,7 @@ def test_second_generation_starts_on_a_new_paragraph(view: OutputView) -> None:
     assert view.plain_text() == "E"
 
 
-def test_appends_never_reset_or_read_the_whole_text(view: OutputView, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_appends_never_reset_or_read_the_whole_text(view: OutputView, monkeypatch) -> None:
     def forbidden(*_a: object) -> None:
         raise AssertionError("the hot path must not copy or replace the whole document")
 
@@ -80,7 +80,7 @@ def test_user_selection_and_cursor_are_left_alone(view: OutputView) -> None:
     assert (sel.selectionStart(), sel.selectionEnd(), sel.selectedText()) == (4, 9, "quick")
 
 
-def test_follows_the_stream_only_when_at_the_bottom(qtbot, view: OutputView) -> None:  # type: ignore[no-untyped-def]
+def test_follows_the_stream_only_when_at_the_bottom(qtbot, view: OutputView) -> None:
     bar = view.verticalScrollBar()
     view.begin_generation("start\n")
     for i in range(80):
@@ -106,7 +106,7 @@ def test_font_choice(view: OutputView) -> None:
     assert view.font().pointSizeF() >= 11
 
 
-def test_wide_views_keep_a_reading_column(qtbot, view: OutputView) -> None:  # type: ignore[no-untyped-def]
+def test_wide_views_keep_a_reading_column(qtbot, view: OutputView) -> None:
     from kobold_gui.ui.output_view import READING_WIDTH
 
     view.resize(READING_WIDTH + 400, 300)

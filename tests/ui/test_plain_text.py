@@ -22,7 +22,7 @@ SLOW_RETRY = ResilienceConfig(stall_after=0.3, poll_interval=0.1,
                                                 max_attempts=3))
 
 
-def markup(tmp_path) -> str:  # type: ignore[no-untyped-def]
+def markup(tmp_path) -> str:
     return f'<img src="file://{tmp_path}/probe.png"> <b>bold</b> &amp; co'
 
 
@@ -53,7 +53,7 @@ def test_plain_tooltip_escapes_every_markup() -> None:
     assert plain_tooltip("") == ""
 
 
-def test_model_name_and_server_error_show_their_markup_literally(  # type: ignore[no-untyped-def]
+def test_model_name_and_server_error_show_their_markup_literally(
         qtbot, make_emulator, make_window, monkeypatch, tmp_path) -> None:
     hostile = markup(tmp_path)
     monkeypatch.setitem(http_handler.BUSY_BODY["detail"], "msg", f"rate limited {hostile}")
@@ -82,7 +82,7 @@ def test_model_name_and_server_error_show_their_markup_literally(  # type: ignor
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
 
 
-def test_typed_settings_values_in_problems_are_not_rendered(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_typed_settings_values_in_problems_are_not_rendered(qtbot, make_window) -> None:
     window = make_window(connect=False)
     panel = window.settings_panel
     panel.reveal("sampler_seed")

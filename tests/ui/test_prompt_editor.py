@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from kobold_gui.ui.prompt_editor import PromptEditor
 
 
-def make(qtbot) -> PromptEditor:  # type: ignore[no-untyped-def]
+def make(qtbot) -> PromptEditor:
     e = PromptEditor()
     qtbot.addWidget(e)
     e.show()
@@ -15,7 +15,7 @@ def make(qtbot) -> PromptEditor:  # type: ignore[no-untyped-def]
     return e
 
 
-def test_ctrl_enter_submits_without_a_newline(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_enter_submits_without_a_newline(qtbot) -> None:
     e = make(qtbot)
     assert e.placeholderText()
     qtbot.keyClicks(e, "Hello")
@@ -25,7 +25,7 @@ def test_ctrl_enter_submits_without_a_newline(qtbot) -> None:  # type: ignore[no
     assert e.prompt() == "Hello"
 
 
-def test_enter_is_a_newline_and_esc_asks_to_stop(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_enter_is_a_newline_and_esc_asks_to_stop(qtbot) -> None:
     e = make(qtbot)
     qtbot.keyClicks(e, "a")
     qtbot.keyClick(e, Qt.Key.Key_Return)
@@ -36,7 +36,7 @@ def test_enter_is_a_newline_and_esc_asks_to_stop(qtbot) -> None:  # type: ignore
     assert e.prompt() == "a\nb"
 
 
-def test_set_prompt_is_undoable_and_puts_the_cursor_at_the_end(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_set_prompt_is_undoable_and_puts_the_cursor_at_the_end(qtbot) -> None:
     e = make(qtbot)
     qtbot.keyClicks(e, "old")
     e.set_prompt("new text")

@@ -23,7 +23,7 @@ def distinct_colours(image: QImage, step: int = 4) -> int:
     return len(seen)
 
 
-def test_main_window_screenshot(qtbot, make_emulator, make_window, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_main_window_screenshot(qtbot, make_emulator, make_window, tmp_path) -> None:
     emu = make_emulator(model="Mistral-7B-Instruct-v0.3.Q4_K_M", context_length=8192,
                         token_rate=300.0)
     window = make_window(emu.url)

@@ -25,7 +25,7 @@ EXPECTED_WIDGET = {"int": NumberBox, "float": NumberBox, "bool": QCheckBox,
 
 
 @pytest.fixture
-def panel(qtbot) -> SettingsPanel:  # type: ignore[no-untyped-def]
+def panel(qtbot) -> SettingsPanel:
     p = SettingsPanel()
     qtbot.addWidget(p)
     p.resize(340, 1400)
@@ -71,7 +71,7 @@ def test_defaults_are_the_tables_defaults_and_valid(panel: SettingsPanel) -> Non
     assert panel.problems() == {}
 
 
-def test_values_round_trip_through_set_values(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_values_round_trip_through_set_values(qtbot, panel: SettingsPanel) -> None:
     changed = {
         "max_length": 321, "max_context_length": 8192, "temperature": 1.35, "top_p": 0.5,
         "top_k": 0, "min_p": 0.05, "rep_pen": 1.2, "rep_pen_range": 1024,
@@ -95,7 +95,7 @@ def test_values_round_trip_through_set_values(qtbot, panel: SettingsPanel) -> No
     assert panel.values() == settings.defaults()
 
 
-def test_unset_fields_are_none_until_typed(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_unset_fields_are_none_until_typed(qtbot, panel: SettingsPanel) -> None:
     values = panel.values()
     for name in ("sampler_seed", "memory", "grammar", "banned_tokens", "custom_token_bans",
                  "logit_bias"):
@@ -107,7 +107,7 @@ def test_unset_fields_are_none_until_typed(qtbot, panel: SettingsPanel) -> None:
     assert panel.values()["sampler_seed"] is None
 
 
-def test_stop_sequences_take_escapes(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_stop_sequences_take_escapes(qtbot, panel: SettingsPanel) -> None:
     editor = panel.widget_for("stop_sequence")
     editor.setFocus()
     qtbot.keyClicks(editor, "\\nUser:")
@@ -128,7 +128,7 @@ def test_stop_sequences_take_escapes(qtbot, panel: SettingsPanel) -> None:  # ty
     ("sampler_order", "6,0,0", "Sampler order must list distinct ids"),
     ("sampler_seed", "abc", "Seed must be a number"),
 ])
-def test_bad_text_is_flagged_and_rejected_by_validate(  # type: ignore[no-untyped-def]
+def test_bad_text_is_flagged_and_rejected_by_validate(
         qtbot, panel: SettingsPanel, name: str, typed: str, message: str) -> None:
     panel.reveal(name)
     w = panel.widget_for(name)
@@ -180,7 +180,7 @@ def test_context_limit_follows_the_server(panel: SettingsPanel) -> None:
     assert spin.maximum() == settings.BY_NAME["max_context_length"].maximum
 
 
-def test_wheel_does_not_change_an_unfocused_number(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_wheel_does_not_change_an_unfocused_number(qtbot, panel: SettingsPanel) -> None:
     from PySide6.QtCore import QPoint, QPointF, Qt
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
@@ -196,7 +196,7 @@ def test_wheel_does_not_change_an_unfocused_number(qtbot, panel: SettingsPanel) 
     assert spin.value() == before
 
 
-def type_into(qtbot, panel: SettingsPanel, name: str, text: str) -> None:  # type: ignore[no-untyped-def]
+def type_into(qtbot, panel: SettingsPanel, name: str, text: str) -> None:
     """Select the field's text and type over it, key by key, as a person would."""
     from PySide6.QtCore import Qt
 
@@ -218,7 +218,7 @@ def type_into(qtbot, panel: SettingsPanel, name: str, text: str) -> None:  # typ
     ("temperature", "warm", "warm", "Temperature must be a number (got 'warm')"),
     ("temperature", "", "", "Temperature: type a number"),
 ])
-def test_typed_numbers_stay_as_typed_and_are_refused_at_the_field(  # type: ignore[no-untyped-def]
+def test_typed_numbers_stay_as_typed_and_are_refused_at_the_field(
         qtbot, panel: SettingsPanel, name: str, typed: str, value: object, reason: str) -> None:
     type_into(qtbot, panel, name, typed)
     w = panel.widget_for(name)
@@ -233,7 +233,7 @@ def test_typed_numbers_stay_as_typed_and_are_refused_at_the_field(  # type: igno
         settings.validate(panel.values())
 
 
-def test_typed_valid_numbers_are_read_exactly(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_typed_valid_numbers_are_read_exactly(qtbot, panel: SettingsPanel) -> None:
     type_into(qtbot, panel, "temperature", "1.25")
     type_into(qtbot, panel, "max_length", "16000")
     type_into(qtbot, panel, "max_context_length", "32768")
@@ -243,7 +243,7 @@ def test_typed_valid_numbers_are_read_exactly(qtbot, panel: SettingsPanel) -> No
     assert panel.problems() == {}
 
 
-def test_context_above_the_servers_is_refused_with_the_reason(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_context_above_the_servers_is_refused_with_the_reason(qtbot, panel: SettingsPanel) -> None:
     panel.set_context_limit(4096)
     type_into(qtbot, panel, "max_context_length", "8192")
     w = panel.widget_for("max_context_length")
@@ -255,7 +255,7 @@ def test_context_above_the_servers_is_refused_with_the_reason(qtbot, panel: Sett
     assert "max_context_length" not in panel.problems()
 
 
-def test_arrow_keys_step_within_the_range(qtbot, panel: SettingsPanel) -> None:  # type: ignore[no-untyped-def]
+def test_arrow_keys_step_within_the_range(qtbot, panel: SettingsPanel) -> None:
     from PySide6.QtCore import Qt
 
     panel.set_values({"temperature": 4.98, "top_k": 0})

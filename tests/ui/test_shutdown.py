@@ -19,7 +19,7 @@ LONG_RETRY = ResilienceConfig(stall_after=0.3, poll_interval=0.1,
                                                 max_attempts=5))
 
 
-def quit_like_the_app(qtbot, window) -> list[str]:  # type: ignore[no-untyped-def]
+def quit_like_the_app(qtbot, window) -> list[str]:
     """Close the window and await `aclose()` as `kobold-gui` does before its loop stops; the
     tasks still pending at that moment would be destroyed with the loop."""
 
@@ -34,11 +34,11 @@ def quit_like_the_app(qtbot, window) -> list[str]:  # type: ignore[no-untyped-de
     return closing.result()
 
 
-def errors_logged(caplog) -> list[str]:  # type: ignore[no-untyped-def]
+def errors_logged(caplog) -> list[str]:
     return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_quitting_during_a_retry_ends_every_task(  # type: ignore[no-untyped-def]
+def test_quitting_during_a_retry_ends_every_task(
         qtbot, qloop, make_emulator, make_window, caplog) -> None:
     emu = make_emulator(faults=Faults(busy_first=100))
     window = make_window(emu.url, config=LONG_RETRY)
@@ -54,7 +54,7 @@ def test_quitting_during_a_retry_ends_every_task(  # type: ignore[no-untyped-def
     assert errors_logged(caplog) == []
 
 
-def test_closing_right_after_a_generation_and_a_server_switch_awaits_everything(  # type: ignore[no-untyped-def]
+def test_closing_right_after_a_generation_and_a_server_switch_awaits_everything(
         qtbot, qloop, make_emulator, make_window, caplog) -> None:
     first, second = make_emulator(), make_emulator()
     window = make_window(first.url)

@@ -9,7 +9,7 @@ from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.status import ERROR_COLOR, STATE_COLORS, StatusBar
 
 
-def make(qtbot) -> StatusBar:  # type: ignore[no-untyped-def]
+def make(qtbot) -> StatusBar:
     bar = StatusBar()
     qtbot.addWidget(bar)
     bar.resize(900, 30)
@@ -17,7 +17,7 @@ def make(qtbot) -> StatusBar:  # type: ignore[no-untyped-def]
     return bar
 
 
-def test_every_state_has_its_word_and_colour(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_every_state_has_its_word_and_colour(qtbot) -> None:
     bar = make(qtbot)
     assert set(STATE_COLORS) == set(ConnectionState)
     assert len(set(STATE_COLORS.values())) >= 7  # states are told apart at a glance
@@ -28,7 +28,7 @@ def test_every_state_has_its_word_and_colour(qtbot) -> None:  # type: ignore[no-
         assert tooltip_text(bar.indicator) == f"detail of {state.value}"
 
 
-def test_offline_after_an_error_is_red_with_the_error_as_tooltip(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_offline_after_an_error_is_red_with_the_error_as_tooltip(qtbot) -> None:
     bar = make(qtbot)
     bar.set_state(ConnectionState.OFFLINE)
     assert bar.indicator.dot.color().name() == STATE_COLORS[ConnectionState.OFFLINE]
@@ -41,7 +41,7 @@ def test_offline_after_an_error_is_red_with_the_error_as_tooltip(qtbot) -> None:
     assert bar.message_text() == "" and bar.message.property("error") is False
 
 
-def test_server_facts_and_speed(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_server_facts_and_speed(qtbot) -> None:
     bar = make(qtbot)
     assert bar.model.text() == "no model" and not bar.context.isVisible()
     info = ServerInfo("http://127.0.0.1:5001", ServerVersion("KoboldCpp", "1.76"),
@@ -56,7 +56,7 @@ def test_server_facts_and_speed(qtbot) -> None:  # type: ignore[no-untyped-def]
     assert not bar.speed.isVisible()
 
 
-def test_retry_countdown_and_reconnect_button(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_retry_countdown_and_reconnect_button(qtbot) -> None:
     bar = make(qtbot)
     reason = E.ConnectionFailed("Cannot reach the server")
     bar.show_retry(Retrying(3, 0, 9.6, reason), during_generation=False)

@@ -15,7 +15,7 @@ from kobold_gui.ui.status import STATE_COLORS
 from .conftest import WAIT_MS
 
 
-def test_unusable_address_is_refused_at_the_url_field(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_unusable_address_is_refused_at_the_url_field(qtbot, make_window) -> None:
     window = make_window(connect=False)
     window.url_edit.setText("ftp://example.org")
     window.connect_to_server()
@@ -31,7 +31,7 @@ def test_unusable_address_is_refused_at_the_url_field(qtbot, make_window) -> Non
     qtbot.waitUntil(lambda: not window.field_error.isVisible(), timeout=WAIT_MS)
 
 
-def test_password_the_core_refuses_is_shown_at_the_password_field(  # type: ignore[no-untyped-def]
+def test_password_the_core_refuses_is_shown_at_the_password_field(
         qtbot, make_emulator, make_window) -> None:
     """KoboldCPP compares passwords as Latin-1: 世界 can never be sent. The window says so at
     the password field and sends nothing, instead of "connecting" forever."""
@@ -51,14 +51,14 @@ def test_password_the_core_refuses_is_shown_at_the_password_field(  # type: igno
     qtbot.waitUntil(lambda: not window.field_error.isVisible(), timeout=WAIT_MS)
 
 
-def test_a_latin1_password_connects(make_emulator, make_window, qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_a_latin1_password_connects(make_emulator, make_window, qtbot) -> None:
     emu = make_emulator(password="pässwort")
     window = make_window(emu.url, "pässwort")
     qtbot.waitUntil(lambda: window.controller.state == ConnectionState.CONNECTED,
                     timeout=WAIT_MS)
 
 
-def test_a_static_file_server_is_incompatible(make_window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_static_file_server_is_incompatible(make_window, qtbot, tmp_path: Path) -> None:
     with static_file_server(tmp_path) as (url, _seen):
         window = make_window(url)
         qtbot.waitUntil(lambda: window.controller.state == ConnectionState.INCOMPATIBLE,
@@ -68,7 +68,7 @@ def test_a_static_file_server_is_incompatible(make_window, qtbot, tmp_path: Path
         assert not window.status.retry_pending()
 
 
-def test_not_a_kobold_server_is_said_once_without_a_countdown(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_not_a_kobold_server_is_said_once_without_a_countdown(qtbot, make_window) -> None:
     """The core reports INCOMPATIBLE with the reason; the window shows it and no retry."""
     window = make_window(connect=False)
     message = "http://127.0.0.1:1 answers, but it is not a KoboldCPP server"
@@ -80,7 +80,7 @@ def test_not_a_kobold_server_is_said_once_without_a_countdown(qtbot, make_window
     assert message in tooltip_text(window.status.indicator)
 
 
-def test_about_box_shows_the_version(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+def test_about_box_shows_the_version(qtbot, make_window) -> None:
     from importlib import metadata
 
     from PySide6.QtWidgets import QMessageBox

@@ -14,7 +14,7 @@ from kobold_gui.ui.status import StatusBar
 from .conftest import WAIT_MS, wait_connected
 
 
-def test_ctrl_r_while_connected_ends_in_connected_not_connecting(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_r_while_connected_ends_in_connected_not_connecting(qtbot, window) -> None:
     qtbot.waitUntil(lambda: window.state_text() == "connected", timeout=WAIT_MS)
     qtbot.keyClick(window.editor, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert "Connecting" in window.status_message()
@@ -23,7 +23,7 @@ def test_ctrl_r_while_connected_ends_in_connected_not_connecting(qtbot, window) 
     assert window.status_message().startswith("Connected to")
 
 
-def test_ctrl_r_with_the_server_gone_ends_in_the_reason(  # type: ignore[no-untyped-def]
+def test_ctrl_r_with_the_server_gone_ends_in_the_reason(
         qtbot, make_window, closed_port_url) -> None:
     window = make_window(closed_port_url)
     qtbot.waitUntil(lambda: "Cannot reach" in window.status_message(), timeout=WAIT_MS)
@@ -32,7 +32,7 @@ def test_ctrl_r_with_the_server_gone_ends_in_the_reason(  # type: ignore[no-unty
     assert "Cannot reach" in window.status_message()
 
 
-def test_speed_and_context_belong_to_the_server_they_came_from(  # type: ignore[no-untyped-def]
+def test_speed_and_context_belong_to_the_server_they_came_from(
         qtbot, make_emulator, make_window) -> None:
     first = make_emulator(context_length=8192, token_rate=200.0)
     second = make_emulator(context_length=2048)
@@ -55,7 +55,7 @@ def test_speed_and_context_belong_to_the_server_they_came_from(  # type: ignore[
     assert bar.speed.text() == ""
 
 
-def test_long_messages_end_in_an_ellipsis_at_a_word_with_all_of_it_in_the_tooltip(  # type: ignore[no-untyped-def]
+def test_long_messages_end_in_an_ellipsis_at_a_word_with_all_of_it_in_the_tooltip(
         qtbot) -> None:
     bar = StatusBar()
     qtbot.addWidget(bar)
@@ -76,7 +76,7 @@ def test_long_messages_end_in_an_ellipsis_at_a_word_with_all_of_it_in_the_toolti
     qtbot.waitUntil(lambda: bar.message.text() == text, timeout=WAIT_MS)
 
 
-def test_generate_refuses_a_typed_bad_number_and_sends_nothing(qtbot, window, emulator) -> None:  # type: ignore[no-untyped-def]
+def test_generate_refuses_a_typed_bad_number_and_sends_nothing(qtbot, window, emulator) -> None:
     panel = window.settings_panel
     temperature = panel.widget_for("temperature")
     temperature.setFocus()
@@ -92,7 +92,7 @@ def test_generate_refuses_a_typed_bad_number_and_sends_nothing(qtbot, window, em
     assert emulator.generations == [] and emulator.wait_idle(1.0)
 
 
-def test_the_window_keeps_a_size_where_its_words_fit(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+def test_the_window_keeps_a_size_where_its_words_fit(qtbot, window) -> None:
     assert window.minimumSize().width() >= MINIMUM_SIZE.width()
     assert window.minimumSize().height() >= MINIMUM_SIZE.height()
     window.resize(200, 150)

@@ -15,7 +15,7 @@ from .conftest import WAIT_MS, wait_connected
 PROMPT = "The dragon said: "
 
 
-def press(qtbot, window, *, shift: bool = False) -> None:  # type: ignore[no-untyped-def]
+def press(qtbot, window, *, shift: bool = False) -> None:
     mods = Qt.KeyboardModifier.ControlModifier
     if shift:
         mods |= Qt.KeyboardModifier.ShiftModifier
@@ -23,7 +23,7 @@ def press(qtbot, window, *, shift: bool = False) -> None:  # type: ignore[no-unt
         qtbot.keyClick(window.editor, Qt.Key.Key_Return, mods)
 
 
-def test_continue_twice_carries_on_the_same_story_without_copies(  # type: ignore[no-untyped-def]
+def test_continue_twice_carries_on_the_same_story_without_copies(
         qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 12})
     window.editor.set_prompt(PROMPT)
@@ -54,7 +54,7 @@ def test_continue_twice_carries_on_the_same_story_without_copies(  # type: ignor
     assert cursor.charFormat().foreground().color() != muted
 
 
-def test_failed_generation_leaves_a_mark_outside_the_story(  # type: ignore[no-untyped-def]
+def test_failed_generation_leaves_a_mark_outside_the_story(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(faults=Faults(busy_first=100))
     config = ResilienceConfig(stall_after=0.3, poll_interval=0.1,
@@ -76,7 +76,7 @@ def test_failed_generation_leaves_a_mark_outside_the_story(  # type: ignore[no-u
     assert cursor.charFormat().fontItalic()
 
 
-def test_stop_before_any_text_is_marked_and_continue_replaces_the_mark(  # type: ignore[no-untyped-def]
+def test_stop_before_any_text_is_marked_and_continue_replaces_the_mark(
         qtbot, make_emulator, make_window) -> None:
     emu = make_emulator(faults=Faults(prompt_delay=30.0))
     window = make_window(emu.url)
