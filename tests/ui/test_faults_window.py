@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from ground_truth import FRAMING_FAULTS, assert_chain_is_ground_truth
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QTextCursor
 
 from kobold_gui.core.events import Failed, Finished
@@ -63,10 +63,15 @@ class Shown:
     error: bool  # the message is styled as an error
 
 
-class Screen:
-    """Samples the window at every controller signal and every 50 ms; collects outcomes."""
+class Screen(QObject):
+    """Samples the window at every controller signal and every 50 ms; collects outcomes.
+
+    A child of the window, connected by its own methods: Qt disconnects it when the window is
+    deleted, so the controller's last signals at teardown never sample a deleted window.
+    """
 
     def __init__(self, window) -> None:
+        super().__init__(window)
         self.window = window
         self.shown: list[Shown] = []
         self.outcomes: list[Finished | Failed] = []
@@ -75,18 +80,36 @@ class Screen:
         self.text_events: list[tuple[int, int, str]] = []
         self.record_of_generation = None  # set by a test to compare with the stream
         c = window.controller
-        c.state_changed.connect(lambda *_: self.take("state"))
+        c.state_changed.connect(self._on_state)
         c.retrying.connect(self._retrying)
-        c.text_appended.connect(lambda _t: self._text("text"))
-        c.text_recovered.connect(lambda _t: self._text("recovered"))
-        c.server_changed.connect(lambda _i: self.take("server"))
-        c.error.connect(lambda _m: self.take("error"))
+        c.text_appended.connect(self._on_text)
+        c.text_recovered.connect(self._on_recovered)
+        c.server_changed.connect(self._on_server)
+        c.error.connect(self._on_error)
         c.generation_finished.connect(self._outcome)
         c.generation_failed.connect(self._outcome)
-        self._timer = QTimer(window)
+        self._timer = QTimer(self)
         self._timer.setInterval(50)
-        self._timer.timeout.connect(lambda: self.take("tick"))
+        self._timer.timeout.connect(self._on_tick)
         self._timer.start()
+
+    def _on_state(self, *_args: object) -> None:
+        self.take("state")
+
+    def _on_text(self, _text: str) -> None:
+        self._text("text")
+
+    def _on_recovered(self, _text: str) -> None:
+        self._text("recovered")
+
+    def _on_server(self, _info: object) -> None:
+        self.take("server")
+
+    def _on_error(self, _message: str) -> None:
+        self.take("error")
+
+    def _on_tick(self) -> None:
+        self.take("tick")
 
     def take(self, why: str) -> Shown:
         w = self.window
