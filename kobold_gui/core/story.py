@@ -1,0 +1,477 @@
+"""The story: the one document that is the model's context, Qt-free so it is testable headless.
+
+Views never keep their own copy of the text: they subscribe and apply the typed change events
+(napari-style), so a streamed token costs the view one small insert, not a re-render.
+
+Cost model (why it is shaped like this):
+- streaming appends go to a chunk list of the last segment, joined only when its text is read,
+  and update only the last entry of the cumulative-length array: O(1) amortised per token;
+- `segment_at` bisects that array: O(log n) in the number of segments;
+- an edit rebuilds the segment list around the edited range: O(segments), never O(text);
+- an undo step is a snapshot of the segment list; segments are immutable and shared between
+  snapshots, so a step costs one list of references (8 bytes a segment), not a copy of the text.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal, get_args
+
+Author = Literal["user", "model", "recovered", "edited"]
+Mode = Literal["story", "instruct", "chat", "adventure"]
+
+FORMAT_NAME = "kobold_gui.story"
+FORMAT_VERSION = 1
+DEFAULT_AN_TEMPLATE = "[Author's note: <|>]"
+#: Lite's "medium" strength: the note goes this many characters before the end of the context.
+DEFAULT_AN_DEPTH = 320
+_AUTHORS: tuple[str, ...] = get_args(Author)
+_MODES: tuple[str, ...] = get_args(Mode)
+
+
+class StoryFormatError(ValueError):
+    """The data is not a story in our format (foreign, corrupt, wrong field types)."""
+
+
+class NewerFormat(StoryFormatError):
+    """Written by a newer kobold_gui: we refuse to read it rather than drop what we don't know."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"this story was saved by a newer kobold_gui (format version {version}; "
+                         f"this one reads up to {FORMAT_VERSION})")
+        self.version = version
+
+
+@dataclass(frozen=True)
+class GenerationMeta:
+    """How a model segment was made; every field optional (recovered or imported text)."""
+
+    model: str | None = None
+    server_url: str | None = None
+    settings: dict[str, Any] | None = None
+    started_at: float | None = None  # wall-clock epoch seconds
+    finished_at: float | None = None
+    tokens: int | None = None
+    finish_reason: str | None = None  # "stop", "length", "aborted", "interrupted", ...
+
+
+@dataclass(frozen=True)
+class Segment:
+    author: Author
+    text: str
+    meta: GenerationMeta | None = None
+
+
+@dataclass(frozen=True)
+class AuthorsNote:
+    text: str = ""
+    template: str = DEFAULT_AN_TEMPLATE
+    depth: int = DEFAULT_AN_DEPTH  # distance from the end of the context, characters
+
+
+@dataclass(frozen=True)
+class WorldInfoEntry:
+    keys: tuple[str, ...] = ()
+    secondary_keys: tuple[str, ...] = ()
+    anti_keys: tuple[str, ...] = ()
+    content: str = ""
+    comment: str = ""
+    selective: bool = False
+    constant: bool = False
+    probability: int = 100  # 0-100, percent
+    group: str = ""
+    disabled: bool = False
+
+
+# --- change events -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SegmentAppended:
+    index: int
+
+
+@dataclass(frozen=True)
+class TextAppended:
+    index: int
+    text: str
+    position: int  # document position where `text` starts
+
+
+@dataclass(frozen=True)
+class RangeEdited:
+    start: int
+    end: int  # end of the replaced range in the document *before* the edit
+    new_text: str
+
+
+@dataclass(frozen=True)
+class SegmentFinished:
+    """A model segment got its final meta (finish reason, timings): nothing more streams in."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class FieldsChanged:
+    """Memory, author's note, world info, mode or extra changed (not the text)."""
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Everything may have changed (undo, redo, load): views re-read the whole story."""
+
+
+StoryEvent = SegmentAppended | TextAppended | RangeEdited | SegmentFinished | FieldsChanged | Reset
+Listener = Callable[[StoryEvent], None]
+
+
+class Story:
+    """Segments plus the context fields. Mutate only through the methods: they keep the
+    position index, the revision, the undo history and the subscribers in step."""
+
+    def __init__(self, segments: Iterable[Segment] = (), *, memory: str = "",
+                 authors_note: AuthorsNote | None = None,
+                 world_info: Iterable[WorldInfoEntry] = (), mode: Mode = "story",
+                 extra: dict[str, Any] | None = None) -> None:
+        self._segments: list[Segment] = list(segments)
+        self._tail: list[str] = []  # streamed chunks not yet folded into the last segment
+        self._ends: list[int] = []
+        self._rebuild_ends()
+        self._memory = memory
+        self._authors_note = authors_note or AuthorsNote()
+        self._world_info: tuple[WorldInfoEntry, ...] = tuple(world_info)
+        self._mode: Mode = mode
+        self.extra: dict[str, Any] = dict(extra or {})
+        self._listeners: list[Listener] = []
+        self._undo: list[list[Segment]] = []
+        self._redo: list[list[Segment]] = []
+        self.revision = 0
+        self._saved_revision = 0
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        self._fold_tail()
+        return tuple(self._segments)
+
+    def segment(self, index: int) -> Segment:
+        self._fold_tail()
+        return self._segments[index]
+
+    @property
+    def text(self) -> str:
+        self._fold_tail()
+        return "".join(s.text for s in self._segments)
+
+    def segment_start(self, index: int) -> int:
+        return self._ends[index - 1] if index > 0 else 0
+
+    def segment_at(self, position: int) -> tuple[int, int]:
+        """(segment index, offset in it) of a document position; the end maps to the last
+        segment. O(log n). Empty segments are never returned for a position inside the text."""
+        if not self._segments or not 0 <= position <= len(self):
+            raise IndexError(f"position {position} outside the story (length {len(self)})")
+        index = min(bisect_right(self._ends, position), len(self._ends) - 1)
+        return index, position - self.segment_start(index)
+
+    @property
+    def memory(self) -> str:
+        return self._memory
+
+    @property
+    def authors_note(self) -> AuthorsNote:
+        return self._authors_note
+
+    @property
+    def world_info(self) -> tuple[WorldInfoEntry, ...]:
+        return self._world_info
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def dirty(self) -> bool:
+        """Unsaved changes since the last `mark_saved()`."""
+        return self.revision != self._saved_revision
+
+    def mark_saved(self) -> None:
+        self._saved_revision = self.revision
+
+    # --- observers -------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event)` after every change; returns the unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self.unsubscribe(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _changed(self, event: StoryEvent) -> None:
+        self.revision += 1
+        for listener in list(self._listeners):
+            listener(event)
+
+    # --- text operations -------------------------------------------------------------------
+
+    def append_segment(self, author: Author, text: str = "",
+                       meta: GenerationMeta | None = None) -> int:
+        """A new segment at the end; returns its index. Starts an undo step that also holds
+        the text later streamed into it (one generation = one undo)."""
+        if author not in _AUTHORS:
+            raise ValueError(f"unknown author {author!r}")
+        self._push_undo()
+        self._fold_tail()
+        self._segments.append(Segment(author, text, meta))
+        self._ends.append(len(self) + len(text))
+        index = len(self._segments) - 1
+        self._changed(SegmentAppended(index))
+        return index
+
+    def append_text(self, index: int, text: str) -> None:
+        """Stream `text` into the last segment (the only one that grows). O(1) amortised."""
+        if index != len(self._segments) - 1 or index < 0:
+            raise IndexError(f"text can only stream into the last segment, not {index}")
+        if not text:
+            return
+        position = len(self)
+        self._tail.append(text)
+        self._ends[-1] += len(text)
+        self._changed(TextAppended(index, text, position))
+
+    def finish_segment(self, index: int, meta: GenerationMeta) -> None:
+        """Record how a generation ended (timings, finish reason) on its segment."""
+        self._fold_tail()
+        self._segments[index] = replace(self._segments[index], meta=meta)
+        self._changed(SegmentFinished(index))
+
+    def edit(self, start: int, end: int, new_text: str) -> None:
+        """Replace document range [start, end) by `new_text`, which becomes an "edited"
+        segment (segments are split around it; neighbouring edited pieces merge)."""
+        if not 0 <= start <= end <= len(self):
+            raise IndexError(f"range {start}..{end} outside the story (length {len(self)})")
+        if start == end and not new_text:
+            return
+        self._push_undo()
+        self._replace(start, end, new_text)
+        self._changed(RangeEdited(start, end, new_text))
+
+    def delete_last_reply(self) -> bool:
+        """Remove the newest model (or recovered) segment; False when there is none."""
+        self._fold_tail()
+        for index in range(len(self._segments) - 1, -1, -1):
+            if self._segments[index].author in ("model", "recovered"):
+                break
+        else:
+            return False
+        start, end = self.segment_start(index), self._ends[index]
+        self._push_undo()
+        del self._segments[index]
+        self._segments = _merge_edited(self._segments)
+        self._rebuild_ends()
+        self._changed(RangeEdited(start, end, "") if end > start else Reset())
+        return True
+
+    def _replace(self, start: int, end: int, new_text: str) -> None:
+        self._fold_tail()
+        first = bisect_right(self._ends, start) if start < len(self) else len(self._segments)
+        first = min(first, len(self._segments))
+        before: list[Segment] = self._segments[:first]
+        pieces: list[Segment] = []
+        index = first
+        # the part of the first touched segment that lies before `start`
+        if index < len(self._segments):
+            seg, seg_start = self._segments[index], self.segment_start(index)
+            if start > seg_start:
+                pieces.append(replace(seg, text=seg.text[:start - seg_start]))
+        pieces.append(Segment("edited", new_text))
+        # skip segments wholly inside the range, keep the tail of the last one touched
+        while index < len(self._segments) and self._ends[index] <= end:
+            index += 1
+        if index < len(self._segments):
+            seg, seg_start = self._segments[index], self.segment_start(index)
+            pieces.append(replace(seg, text=seg.text[end - seg_start:]))
+            index += 1
+        self._segments = _merge_edited(before + pieces + self._segments[index:])
+        self._rebuild_ends()
+
+    # --- context fields --------------------------------------------------------------------
+
+    def set_fields(self, *, memory: str | None = None, authors_note: AuthorsNote | None = None,
+                   world_info: Iterable[WorldInfoEntry] | None = None,
+                   mode: Mode | None = None) -> None:
+        if mode is not None and mode not in _MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        if memory is not None:
+            self._memory = memory
+        if authors_note is not None:
+            self._authors_note = authors_note
+        if world_info is not None:
+            self._world_info = tuple(world_info)
+        if mode is not None:
+            self._mode = mode
+        self._changed(FieldsChanged())
+
+    # --- undo / redo -----------------------------------------------------------------------
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> bool:
+        """Back to the segments before the newest edit or generation."""
+        return self._swap(self._undo, self._redo)
+
+    def redo(self) -> bool:
+        return self._swap(self._redo, self._undo)
+
+    def _swap(self, source: list[list[Segment]], target: list[list[Segment]]) -> bool:
+        if not source:
+            return False
+        self._fold_tail()
+        target.append(list(self._segments))
+        self._segments = source.pop()
+        self._rebuild_ends()
+        self._changed(Reset())
+        return True
+
+    def _push_undo(self) -> None:
+        self._fold_tail()
+        self._undo.append(list(self._segments))
+        self._redo.clear()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _fold_tail(self) -> None:
+        if self._tail:
+            last = self._segments[-1]
+            self._segments[-1] = replace(last, text=last.text + "".join(self._tail))
+            self._tail.clear()
+
+    def _rebuild_ends(self) -> None:
+        self._ends, total = [], 0
+        for seg in self._segments:
+            total += len(seg.text)
+            self._ends.append(total)
+
+    # --- our file format -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION, "mode": self._mode,
+            "segments": [_segment_to_dict(s) for s in self.segments],
+            "memory": self._memory, "authors_note": asdict(self._authors_note),
+            "world_info": [_entry_to_dict(e) for e in self._world_info],
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Story:
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+            raise StoryFormatError("not a kobold_gui story")
+        version = data.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise StoryFormatError(f"bad format version {version!r}")
+        if version > FORMAT_VERSION:
+            raise NewerFormat(version)
+        try:
+            mode = data.get("mode", "story")
+            if mode not in _MODES:
+                raise StoryFormatError(f"unknown mode {mode!r}")
+            return cls(
+                (_segment_from_dict(s) for s in data.get("segments", [])),
+                memory=_str(data.get("memory", "")),
+                authors_note=_typed(AuthorsNote, data.get("authors_note", {})),
+                world_info=[_entry_from_dict(e) for e in data.get("world_info", [])],
+                mode=mode, extra=dict(data.get("extra", {})))
+        except (TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, StoryFormatError):
+                raise
+            raise StoryFormatError(f"damaged story: {exc}") from exc
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Story:
+        try:
+            parsed = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoryFormatError(f"not a kobold_gui story: {exc}") from exc
+        return cls.from_dict(parsed)
+
+
+def _merge_edited(segments: list[Segment]) -> list[Segment]:
+    """Drop empty pieces and fuse neighbouring "edited" segments into one."""
+    merged: list[Segment] = []
+    for seg in segments:
+        if not seg.text and seg.author == "edited":
+            continue
+        if merged and seg.author == "edited" and merged[-1].author == "edited":
+            merged[-1] = Segment("edited", merged[-1].text + seg.text)
+        else:
+            merged.append(seg)
+    return merged
+
+
+def _segment_to_dict(seg: Segment) -> dict[str, Any]:
+    out: dict[str, Any] = {"author": seg.author, "text": seg.text}
+    if seg.meta is not None:
+        out["meta"] = asdict(seg.meta)
+    return out
+
+
+def _segment_from_dict(data: Any) -> Segment:
+    if data.get("author") not in _AUTHORS:
+        raise StoryFormatError(f"unknown segment author {data.get('author')!r}")
+    meta = data.get("meta")
+    return Segment(data["author"], _str(data.get("text", "")),
+                   None if meta is None else _typed(GenerationMeta, meta))
+
+
+def _entry_to_dict(entry: WorldInfoEntry) -> dict[str, Any]:
+    out = asdict(entry)
+    for key in ("keys", "secondary_keys", "anti_keys"):
+        out[key] = list(out[key])
+    return out
+
+
+def _entry_from_dict(data: Any) -> WorldInfoEntry:
+    entry = _typed(WorldInfoEntry, data)
+    return replace(entry, keys=tuple(map(_str, entry.keys)),
+                   secondary_keys=tuple(map(_str, entry.secondary_keys)),
+                   anti_keys=tuple(map(_str, entry.anti_keys)))
+
+
+def _typed(cls: Any, data: Any) -> Any:
+    """Build a dataclass from a dict, ignoring unknown keys (a v1 reader of a v1 file)."""
+    if not isinstance(data, dict):
+        raise StoryFormatError(f"{cls.__name__} must be an object, not {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise StoryFormatError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+__all__ = [
+    "Author", "AuthorsNote", "FieldsChanged", "GenerationMeta", "Mode", "NewerFormat",
+    "RangeEdited", "Reset", "Segment", "SegmentAppended", "SegmentFinished", "Story",
+    "StoryEvent", "StoryFormatError", "TextAppended", "WorldInfoEntry",
+]
