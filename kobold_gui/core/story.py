@@ -275,10 +275,14 @@ class Story:
             return False
         start, end = self.segment_start(index), self._ends[index]
         self._push_undo()
-        del self._segments[index]
-        self._segments = _merge_edited(self._segments)
-        self._rebuild_ends()
-        self._changed(RangeEdited(start, end, "") if end > start else Reset())
+        if end > start:  # exactly an edit to nothing, so a journal replays it as one
+            self._replace(start, end, "")
+            self._changed(RangeEdited(start, end, ""))
+        else:
+            del self._segments[index]
+            self._segments = _merge_edited(self._segments)
+            self._rebuild_ends()
+            self._changed(Reset())
         return True
 
     def _replace(self, start: int, end: int, new_text: str) -> None:

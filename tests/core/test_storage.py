@@ -248,3 +248,34 @@ def test_a_sigkilled_writer_loses_nothing_it_flushed(tmp_path: Path) -> None:
     assert restored.text.startswith(expected)
     meta = restored.segments[-1].meta
     assert meta is not None and meta.finish_reason == "interrupted"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_replay_equals_the_live_story_for_random_sessions(tmp_path: Path, seed: int) -> None:
+    """Every operation mix (empty segments, deletes, undo) replays to the same segments."""
+    import random
+
+    rng = random.Random(seed)
+    for trial in range(40):
+        path = tmp_path / f"{trial}.journal"
+        story = Story()
+        journal = Journal(path)
+        journal.attach(story)
+        for _ in range(25):
+            roll = rng.random()
+            if roll < 0.3:
+                story.append_segment(rng.choice(["user", "model"]), rng.choice(["", "ab", "c"]),
+                                     GenerationMeta(model="m", finish_reason="stop"))
+            elif roll < 0.5 and story.segments:
+                story.append_text(len(story.segments) - 1, "xy")
+            elif roll < 0.7:
+                start = rng.randint(0, len(story))
+                story.edit(start, rng.randint(start, len(story)), rng.choice(["", "E"]))
+            elif roll < 0.8:
+                story.delete_last_reply()
+            elif roll < 0.9:
+                story.undo()
+            else:
+                story.redo()
+        journal.close()
+        assert replay(path).segments == story.segments
