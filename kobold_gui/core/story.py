@@ -238,8 +238,12 @@ class Story:
         return index
 
     def append_text(self, index: int, text: str) -> None:
-        """Stream `text` into the last segment (the only one that grows). O(1) amortised."""
-        if index != len(self._segments) - 1 or index < 0:
+        """Stream `text` into the last segment (the only one that grows). O(1) amortised.
+        `index` -1 means "the last one", whose index an edit earlier in the story may shift."""
+        last = len(self._segments) - 1
+        if index == -1 and last >= 0:
+            index = last
+        if index != last or index < 0:
             raise IndexError(f"text can only stream into the last segment, not {index}")
         if not text:
             return

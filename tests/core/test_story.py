@@ -51,6 +51,12 @@ def test_text_streams_only_into_the_last_segment() -> None:
     story = three_segments()
     with pytest.raises(IndexError):
         story.append_text(0, "x")
+    story.edit(1, 2, "N")  # splits segment 0: the streaming segment's index moved
+    story.append_text(-1, " Then")
+    assert story.text == "ONce upon a time. Then"
+    assert story.segments[-1].text == "time. Then"
+    with pytest.raises(IndexError):
+        Story().append_text(-1, "x")
 
 
 @pytest.mark.parametrize(("position", "expected"), [
