@@ -249,13 +249,13 @@ def _dump_wi(entry: WorldInfoEntry) -> dict[str, Any]:
         "key": keys_like(raw.get("key"), entry.keys),
         "keysecondary": keys_like(raw.get("keysecondary"), entry.secondary_keys),
         "keyanti": keys_like(raw.get("keyanti"), entry.anti_keys),
-        "content": text_like(raw.get("content"), entry.content),
-        "comment": text_like(raw.get("comment"), entry.comment),
+        "content": text_like(raw.get("content", ""), entry.content),
+        "comment": text_like(raw.get("comment", ""), entry.comment),
         "folder": raw.get("folder"),
         "selective": bool_like(raw.get("selective"), entry.selective),
         "constant": bool_like(raw.get("constant"), entry.constant),
         "probability": int_like(raw.get("probability"), entry.probability),
-        "wigroup": text_like(raw.get("wigroup"), entry.group),
+        "wigroup": text_like(raw.get("wigroup", ""), entry.group),
         "widisabled": bool_like(raw.get("widisabled"), entry.disabled),
     }
     # Keys an older Lite (v180) never wrote stay absent while they hold Lite's defaults.
