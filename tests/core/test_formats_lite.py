@@ -192,3 +192,16 @@ def test_savedsettings_alone_makes_a_story() -> None:
     assert formats.detect(data) == "lite"
     story = formats.load(data)
     assert story.text == "x" and story.mode == "instruct"
+
+
+def test_a_share_link_is_read_like_its_share_text() -> None:
+    story = formats.load(raw("lite_v339.json"))
+    shared = formats.dump(story, "lite_share_text").decode()
+    link = f"https://lite.koboldai.net/?s={shared}".encode()
+    assert formats.detect(link) == "lite_share_text"
+    assert formats.load(link).text == story.text
+
+
+def test_share_stop_sequences_are_written_where_a_save_keeps_them() -> None:
+    out = as_json(formats.dump(formats.load(raw("lite_share.json")), "lite"))
+    assert out["extrastopseq"] == "###"

@@ -40,8 +40,11 @@ _CARRIED = ("prompt", "actions", "memory", "authorsnote", "anotetemplate",
 _SHARE_CARRIED = ("ga", "ca", "ct", "cm", "cwi")
 _UNITED_CARRIED = ("prompt", "memory", "authornote", "authornotetemplate", "actions",
                    "worldinfo_v2", "file_version")
-# Compressed share text: LZMA ("alone" format, as LZMA-JS writes it) then base64url.
+# Compressed share text: LZMA ("alone" format, as LZMA-JS writes it) then base64url. Lite's
+# LZMA-JS decoder takes an all-ff size field as "unknown, read to the end marker", which is
+# what Python writes. Share links carry the same text in the `s` query parameter.
 _SHARE_TEXT = re.compile(r"[A-Za-z0-9_-]{16,}")
+_SHARE_LINK = re.compile(r"https?://\S*?[?&]s=([A-Za-z0-9_-]{16,})(?:[&#]\S*)?")
 
 
 def is_lite_story(obj: Any) -> bool:
@@ -219,6 +222,9 @@ def dump(story: StoryData) -> dict[str, Any]:
     for key, value in extra.items():
         if key not in out and key not in _CARRIED and key not in _UNITED_CARRIED:
             out[key] = value
+    if "ess" in extra and "extrastopseq" not in extra:
+        # The share format's stop sequences; a v1 save keeps them as `extrastopseq`.
+        out["extrastopseq"] = extra["ess"]
     out.setdefault("savedsettings", None)
     out.setdefault("savedaestheticsettings", None)
     settings = out["savedsettings"]
@@ -271,6 +277,9 @@ def _dump_wi(entry: WorldInfoEntry) -> dict[str, Any]:
 def decode_share_text(text: str) -> Any:
     """The story object inside Lite's compressed share text, or None if it is not one."""
     text = text.strip()
+    link = _SHARE_LINK.fullmatch(text)
+    if link:
+        text = link.group(1)
     if not _SHARE_TEXT.fullmatch(text):
         return None
     try:
