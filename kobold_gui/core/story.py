@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 Author = Literal["user", "model", "recovered", "edited"]
@@ -84,6 +84,8 @@ class WorldInfoEntry:
     probability: int = 100  # 0-100, percent
     group: str = ""
     disabled: bool = False
+    #: the foreign file's entry verbatim (Lite's folder, uid, unknown keys), for the round trip
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 # --- change events -------------------------------------------------------------------------
@@ -459,6 +461,8 @@ def _entry_to_dict(entry: WorldInfoEntry) -> dict[str, Any]:
 
 def _entry_from_dict(data: Any) -> WorldInfoEntry:
     entry = _typed(WorldInfoEntry, data)
+    if not isinstance(entry.extra, dict):
+        raise StoryFormatError("a world-info entry's extra must be an object")
     return replace(entry, keys=tuple(map(_str, entry.keys)),
                    secondary_keys=tuple(map(_str, entry.secondary_keys)),
                    anti_keys=tuple(map(_str, entry.anti_keys)))

@@ -1,0 +1,70 @@
+"""Any story file we read, as a Story; a Story in any format we write.
+
+Our own format is parsed by the story model; foreign ones (KoboldAI Lite, KoboldAI United,
+SillyTavern, plain text) go through `formats`' neutral StoryData, mapped here field by field so
+that what a foreign file holds and we do not understand survives a round trip.
+"""
+
+from __future__ import annotations
+
+from .formats import StoryData, detect, dump, load
+from .formats.model import FormatError
+from .formats.model import WorldInfoEntry as ForeignEntry
+from .story import Author, AuthorsNote, Mode, Segment, Story, WorldInfoEntry
+
+#: what `kobold-story convert --to` and the window's Save As offer
+FORMATS = {"kobold": "kobold_gui story (JSON)", "lite": "KoboldAI Lite story (JSON)",
+           "markdown": "Markdown", "text": "plain text"}
+_AUTHOR_OF: dict[str, Author] = {"user": "user", "model": "model", "recovered": "recovered",
+                                  "edited": "edited"}
+_MODE_OF: dict[str, Mode] = {"story": "story", "instruct": "instruct", "chat": "chat",
+                             "adventure": "adventure"}
+
+StoryFileError = FormatError
+
+
+def load_story_bytes(data: bytes) -> Story:
+    """Detect the format from the content (never the name) and read it."""
+    if detect(data) == "kobold_gui":
+        return Story.from_json(data)
+    return from_data(load(data))
+
+
+def dump_story(story: Story, fmt: str) -> bytes:
+    if fmt == "kobold":
+        return story.to_json()
+    if fmt not in FORMATS:
+        raise FormatError(f"cannot write {fmt!r}: choose one of {', '.join(sorted(FORMATS))}")
+    return dump(to_data(story), fmt)
+
+
+def from_data(data: StoryData) -> Story:
+    mode = _MODE_OF.get(data.mode, "story")
+    extra = dict(data.extra)
+    if mode != data.mode:
+        extra.setdefault("foreign_mode", data.mode)
+    return Story(
+        [Segment(_AUTHOR_OF.get(author, "user"), text) for author, text in data.segments],
+        memory=data.memory,
+        authors_note=AuthorsNote(data.authors_note, data.an_template or AuthorsNote().template,
+                                 data.an_depth),
+        world_info=[WorldInfoEntry(e.keys, e.secondary_keys, e.anti_keys, e.content, e.comment,
+                                   e.selective, e.constant, e.probability, e.group, e.disabled,
+                                   dict(e.extra)) for e in data.world_info],
+        mode=mode, extra=extra,
+    )
+
+
+def to_data(story: Story) -> StoryData:
+    note = story.authors_note
+    extra = dict(story.extra)
+    mode = str(extra.pop("foreign_mode", story.mode))
+    return StoryData(
+        segments=[(seg.author, seg.text) for seg in story.segments],
+        memory=story.memory, authors_note=note.text, an_template=note.template,
+        an_depth=note.depth,
+        world_info=[ForeignEntry(e.keys, e.secondary_keys, e.anti_keys, e.content, e.comment,
+                                 e.selective, e.constant, e.probability, e.group, e.disabled,
+                                 dict(e.extra)) for e in story.world_info],
+        mode=mode, extra=extra,
+    )
