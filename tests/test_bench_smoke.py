@@ -1,0 +1,19 @@
+"""The benchmarks must keep running: a tiny run of each one that needs no window, no thresholds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_story_files_benchmark_runs_and_prints_its_ratios() -> None:
+    r = subprocess.run([sys.executable, str(BENCH / "bench_story_files.py"), "--megabytes",
+                        "0.05", "--repeat", "1"], capture_output=True, text=True, timeout=120,
+                       env=os.environ.copy())
+    assert r.returncode == 0, r.stderr
+    for row in ("save", "open", "lite", "journal"):
+        assert any(line.startswith(row) and "ratio" in line for line in r.stdout.splitlines())
