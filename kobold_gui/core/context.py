@@ -127,7 +127,14 @@ class _Counting:
         """Tokens a count adds by itself (the BOS token of `special=True`): taken off each
         piece so that many pieces do not each pay for it."""
         if self._overhead is None:
-            self._overhead = await self.cached("", strip=False)
+            cached = self._cache.get("")
+            if cached is None and not self.estimated:
+                try:  # a server that will not count "" can still count text: not an estimate
+                    cached = await self._count("")
+                    self._cache.put("", cached)
+                except KoboldError:
+                    cached = None
+            self._overhead = cached or 0
         return self._overhead
 
     async def cached(self, text: str, *, strip: bool = True) -> int:

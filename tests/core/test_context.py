@@ -149,3 +149,17 @@ async def test_memory_that_alone_overflows_is_refused_clearly():
     story = Story([Segment("user", "Hi ")], memory=words("m", 100))
     with pytest.raises(ContextOverflow, match="memory"):
         await build_request(story, Budget(50, 10), WordCounter())
+
+
+async def test_a_server_that_refuses_to_count_nothing_is_still_asked_for_the_rest():
+    counter = WordCounter()
+
+    async def no_empty(text: str) -> int:
+        if not text:
+            raise E.BadRequest("empty prompt")
+        return await counter(text)
+
+    story = long_story()
+    plan = await build_request(story, Budget(60, 20), no_empty)
+    assert not plan.estimated and plan.cut_chars > 0
+    assert plan.used_tokens == len((plan.memory + plan.prompt).split()) + 1 <= 40
