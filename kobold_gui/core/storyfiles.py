@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from .formats import StoryData, detect, dump, load
 from .formats.model import FormatError
-from .formats.model import WorldInfoEntry as ForeignEntry
-from .story import Author, AuthorsNote, Mode, Segment, Story, WorldInfoEntry
+from .story import Author, AuthorsNote, Mode, Segment, Story
 
 #: what `kobold-story convert --to` and the window's Save As offer
 FORMATS = {"kobold": "kobold_gui story (JSON)", "lite": "KoboldAI Lite story (JSON)",
@@ -48,9 +47,7 @@ def from_data(data: StoryData) -> Story:
         memory=data.memory,
         authors_note=AuthorsNote(data.authors_note, data.an_template or AuthorsNote().template,
                                  data.an_depth),
-        world_info=[WorldInfoEntry(e.keys, e.secondary_keys, e.anti_keys, e.content, e.comment,
-                                   e.selective, e.constant, e.probability, e.group, e.disabled,
-                                   dict(e.extra)) for e in data.world_info],
+        world_info=data.world_info,
         mode=mode, extra=extra,
     )
 
@@ -63,8 +60,6 @@ def to_data(story: Story) -> StoryData:
         segments=[(seg.author, seg.text) for seg in story.segments],
         memory=story.memory, authors_note=note.text, an_template=note.template,
         an_depth=note.depth,
-        world_info=[ForeignEntry(e.keys, e.secondary_keys, e.anti_keys, e.content, e.comment,
-                                 e.selective, e.constant, e.probability, e.group, e.disabled,
-                                 dict(e.extra)) for e in story.world_info],
+        world_info=list(story.world_info),
         mode=mode, extra=extra,
     )

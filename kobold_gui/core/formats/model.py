@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# One world-info entry type for the story and the files (`extra`: the foreign entry verbatim).
+from ..story import WorldInfoEntry
+
 Author = Literal["user", "model", "recovered", "edited"]
 AUTHORS: tuple[str, ...] = ("user", "model", "recovered", "edited")
 
@@ -19,24 +22,6 @@ class FormatError(ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True)
-class WorldInfoEntry:
-    """One world-info entry; `extra` is the foreign entry verbatim (folder, unknown keys…)
-    so a writer can give back exactly what it read when nothing changed."""
-
-    keys: tuple[str, ...] = ()
-    secondary_keys: tuple[str, ...] = ()
-    anti_keys: tuple[str, ...] = ()
-    content: str = ""
-    comment: str = ""
-    selective: bool = False
-    constant: bool = False
-    probability: int = 100
-    group: str = ""
-    disabled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
