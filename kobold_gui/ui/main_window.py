@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -34,6 +34,7 @@ from ..core import settings
 from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
+from ..core.story import Story
 from .controller import Controller
 from .output_view import OutputView
 from .plain import plain_label, set_plain_tooltip
@@ -58,9 +59,14 @@ def app_version() -> str:
 
 
 class MainWindow(QMainWindow):
+    #: the window now shows another Story object (New, Open, a restored session)
+    story_replaced = Signal(object)
+
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        #: the document: the one source of the text the view shows and the model is sent
+        self.story = Story()
         self.setObjectName("mainWindow")
         self.setWindowTitle("Kobold GUI")
         self.setWindowIcon(app_icon())
@@ -343,6 +349,11 @@ class MainWindow(QMainWindow):
         """Empty the view and start a new session document."""
         self.output.clear_output()
         self.controller.new_transcript()
+
+    def set_story(self, story: Story) -> None:
+        """Show `story` instead of the current one (the caller has asked about unsaved work)."""
+        self.story = story
+        self.story_replaced.emit(story)
 
     def reconnect_now(self) -> None:
         """Try the server again now instead of waiting for the next automatic attempt."""
