@@ -125,6 +125,19 @@ def _load_share(obj: dict[str, Any]) -> StoryData:
     )
 
 
+def _shared_entry_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The world-info fields Lite and KoboldAI United spell the same way."""
+    return {
+        "keys": split_keys(raw.get("key")),
+        "secondary_keys": split_keys(raw.get("keysecondary")),
+        "anti_keys": split_keys(raw.get("keyanti")),
+        "content": as_text(raw.get("content")),
+        "comment": as_text(raw.get("comment")),
+        "selective": as_bool(raw.get("selective")),
+        "constant": as_bool(raw.get("constant")),
+    }
+
+
 def _lite_world_info(value: Any) -> list[WorldInfoEntry]:
     if value is None:
         return []
@@ -135,13 +148,7 @@ def _lite_world_info(value: Any) -> list[WorldInfoEntry]:
         if not isinstance(raw, dict):
             raise FormatError(f"not a KoboldAI story: world-info entry {n} is not an object")
         entries.append(WorldInfoEntry(
-            keys=split_keys(raw.get("key")),
-            secondary_keys=split_keys(raw.get("keysecondary")),
-            anti_keys=split_keys(raw.get("keyanti")),
-            content=as_text(raw.get("content")),
-            comment=as_text(raw.get("comment")),
-            selective=as_bool(raw.get("selective")),
-            constant=as_bool(raw.get("constant")),
+            **_shared_entry_fields(raw),
             probability=as_int(raw.get("probability"), 100),
             group=as_text(raw.get("wigroup")),
             disabled=as_bool(raw.get("widisabled")),
@@ -167,13 +174,7 @@ def _load_united(obj: dict[str, Any]) -> StoryData:
             if not isinstance(raw, dict) or raw.get("content") is None:
                 continue
             world_info.append(WorldInfoEntry(
-                keys=split_keys(raw.get("key")),
-                secondary_keys=split_keys(raw.get("keysecondary")),
-                anti_keys=split_keys(raw.get("keyanti")),
-                content=as_text(raw.get("content")),
-                comment=as_text(raw.get("comment")),
-                selective=as_bool(raw.get("selective")),
-                constant=as_bool(raw.get("constant")),
+                **_shared_entry_fields(raw),
                 extra={k: v for k, v in raw.items()
                        if k not in ("key", "keysecondary", "keyanti")},
             ))
