@@ -103,9 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     app_settings = AppSettings.load()
     session_password = password
     if not args.demo:
-        if not url_given(argv, os.environ):
-            url = app_settings.start_url()
-        password = password or app_settings.password_for(url)
+        url, password = app_settings.connection_for(
+            url if url_given(argv, os.environ) else None, password)
 
     controller = Controller(url, password, config=resilience_config(args))
     window = MainWindow(controller)

@@ -83,9 +83,12 @@ class AppSettings(QObject):
         return cls(load_prefs(path), path=path, store=store)
 
     # ------------------------------------------------------------------ before the window
-    def start_url(self, given: str | None = None) -> str:
-        """The address to start with: the one given for this run, else the saved one."""
-        return given or self.prefs.url or DEFAULT_URL
+    def connection_for(self, given_url: str | None,
+                       given_password: str | None) -> tuple[str, str | None]:
+        """The address and password to start with: what was given for this run (command line,
+        environment), else the saved address and the keyring's password for it."""
+        url = given_url or self.prefs.url or DEFAULT_URL
+        return url, given_password or self.password_for(url)
 
     def password_for(self, url: str) -> str | None:
         """The keyring's password for `url` (None without a keyring or an entry)."""
