@@ -56,7 +56,7 @@ def isolated_root() -> Path:
     """The temporary folder standing in for the user's directories; fails the run if moved."""
     for name, path in ISOLATED_DIRS.items():
         assert os.environ.get(name) == str(path), f"{name} no longer points into {ISOLATED_ROOT}"
-    assert os.environ.get("PYTHON_KEYRING_BACKEND") == KEYRING_BACKEND, "the real keyring is in reach"
+    assert os.environ.get("PYTHON_KEYRING_BACKEND") == KEYRING_BACKEND, "the real keyring is near"
     return ISOLATED_ROOT
 
 

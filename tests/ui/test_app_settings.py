@@ -19,8 +19,8 @@ from kobold_gui.core import prefs as prefs_mod
 from kobold_gui.core import settings as sampler_table
 from kobold_gui.core.logs import setup_logging
 from kobold_gui.core.prefs import MAX_RECENT, Prefs, load_prefs, save_prefs
-from kobold_gui.core.secrets import NO_KEYRING_NOTE, SERVICE
 from kobold_gui.core.protocol import DEFAULT_URL
+from kobold_gui.core.secrets import NO_KEYRING_NOTE, SERVICE
 from kobold_gui.ui.app_settings import AppSettings
 from kobold_gui.ui.controller import Controller
 from kobold_gui.ui.main_window import MainWindow
