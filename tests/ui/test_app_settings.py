@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from kobold_gui.ui.main_window import MainWindow
 from kobold_gui.ui.plain import tooltip_text
 
 from .conftest import WAIT_MS, wait_connected
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -159,6 +163,31 @@ def test_the_given_url_and_password_win() -> None:
     assert saved.connection_for(None, None) == ("http://saved:1", None)
     assert saved.connection_for("http://given:2", "pw") == ("http://given:2", "pw")
     assert AppSettings().connection_for(None, None)[0] == DEFAULT_URL
+
+
+def run_self_test(config_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KOBOLD_URL", "KOBOLD_PASSWORD")}
+    env["XDG_CONFIG_HOME"] = str(config_home)
+    return subprocess.run([sys.executable, "-m", "kobold_gui", "--self-test", *args], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=90)
+
+
+def test_the_app_starts_at_the_saved_server(emulator, tmp_path) -> None:
+    path = tmp_path / "kobold_gui" / "settings.json"
+    save_prefs(Prefs(url=emulator.url, recent_urls=[emulator.url]), path)
+    saved = path.read_bytes()
+    proc = run_self_test(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert emulator.last_generation is not None  # it generated on the saved server
+    assert path.read_bytes() == saved  # a self-test leaves the user's settings alone
+
+
+def test_url_on_the_command_line_beats_the_saved_one(emulator, closed_port_url,
+                                                      tmp_path) -> None:
+    save_prefs(Prefs(url=closed_port_url), tmp_path / "kobold_gui" / "settings.json")
+    proc = run_self_test(tmp_path, "--url", emulator.url)
+    assert proc.returncode == 0, proc.stderr
+    assert emulator.last_generation is not None
 
 
 # ------------------------------------------------------------------------------ the window
