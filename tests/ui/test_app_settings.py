@@ -211,7 +211,7 @@ def test_the_window_comes_back_as_it_was(qtbot, emulator, make_window, settings_
     values = again.settings_panel.values()
     assert values["temperature"] == 1.35 and values["max_length"] == 77
     assert values["stop_sequence"] == ["###"]
-    assert values["memory"] in (None, "")
+    assert values.get("memory") in (None, "")
     assert (again.width(), again.height()) == (860, 640) != (window_default.width(),
                                                              window_default.height())
     assert again.dockWidgetArea(again.settings_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
@@ -310,6 +310,15 @@ def test_a_rejected_password_is_not_kept(qtbot, make_emulator, make_window, sett
     window.password_edit.setText("wrong")
     window.connect_to_server()
     qtbot.waitUntil(lambda: "password" in window.status_message().lower(), timeout=WAIT_MS)
+    assert memory_keyring.entries == {}
+
+
+def test_a_password_an_open_server_ignores_is_not_kept(qtbot, emulator, make_window,
+                                                       settings_file, memory_keyring) -> None:
+    _, window = start(make_window, settings_file, emulator.url)
+    window.password_edit.setText("typed-by-habit")
+    window.connect_to_server()
+    wait_connected(qtbot, window)
     assert memory_keyring.entries == {}
 
 
