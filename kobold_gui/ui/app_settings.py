@@ -229,5 +229,10 @@ class AppSettings(QObject):
         return prefs
 
     def save(self) -> bool:
-        """Write the settings file; False when it could not be written (logged)."""
-        return save_prefs(self.collect(), self.path)
+        """Write the settings file; False when it could not be written (logged). Never raises:
+        it runs while the app shuts down, which must go on."""
+        try:
+            return save_prefs(self.collect(), self.path)
+        except Exception:
+            log.exception("settings: not saved")
+            return False
