@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -26,7 +27,8 @@ SELF_TEST_TIMEOUT = 40.0
 SHUTDOWN_TIMEOUT = 8.0
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None,
+               namespace: argparse.Namespace | None = None) -> argparse.Namespace:
     p = Parser(prog="kobold-gui", description="Desktop client for KoboldCPP.")
     add_common_options(p)
     p.add_argument("--demo", action="store_true",
@@ -34,7 +36,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # End-to-end check for tests and packagers: connect, generate once through the window,
     # print the length of the text, exit 0 (non-zero on failure or timeout).
     p.add_argument("--self-test", action="store_true", help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    return p.parse_args(argv, namespace)
+
+
+def url_given(argv: list[str] | None, env: Mapping[str, str]) -> bool:
+    """--url on the command line or KOBOLD_URL: either beats the saved server address."""
+    # argparse fills in a default only for names the namespace lacks: None means "not given".
+    return bool(env.get("KOBOLD_URL")) or parse_args(
+        argv, argparse.Namespace(url=None)).url is not None
 
 
 def usage_error(message: str) -> int:
@@ -87,8 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         emulator.start()
         url = emulator.url
 
+    # App settings: the saved address (unless given for this run), the keyring's password
+    # (unless given for this run), the window as it was; saved again after the window closed.
+    from .ui.app_settings import AppSettings
+
+    app_settings = AppSettings.load()
+    session_password = password
+    if not args.demo:
+        url, password = app_settings.connection_for(
+            url if url_given(argv, os.environ) else None, password)
+
     controller = Controller(url, password, config=resilience_config(args))
     window = MainWindow(controller)
+    app_settings.attach(window, session_password=session_password,
+                        transient_url=emulator.url if emulator is not None else None)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
     window.show()
@@ -104,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             window.close()
         else:
             await closed.wait()
+            app_settings.save()  # not after --self-test: it must not change the user's settings
         try:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT) as deadline:
                 await controller.aclose()

@@ -38,6 +38,10 @@ ISOLATED_DIRS = {
 }
 for _name, _path in ISOLATED_DIRS.items():
     os.environ[_name] = str(_path)  # overrides a developer's own settings on purpose
+#: Never the user's real keyring, in this process or any it starts: tests that need one install
+#: an in-memory backend (tests/core/test_secrets.py: MemoryKeyring) and restore it afterwards.
+KEYRING_BACKEND = "keyring.backends.fail.Keyring"
+os.environ["PYTHON_KEYRING_BACKEND"] = KEYRING_BACKEND
 
 if TYPE_CHECKING:
     from kobold_gui.emulator import Emulator
@@ -52,6 +56,7 @@ def isolated_root() -> Path:
     """The temporary folder standing in for the user's directories; fails the run if moved."""
     for name, path in ISOLATED_DIRS.items():
         assert os.environ.get(name) == str(path), f"{name} no longer points into {ISOLATED_ROOT}"
+    assert os.environ.get("PYTHON_KEYRING_BACKEND") == KEYRING_BACKEND, "the real keyring is near"
     return ISOLATED_ROOT
 
 
@@ -124,3 +129,36 @@ def _no_leaked_running_loop() -> Iterator[None]:
     """A running loop left behind would break the next async test (stack-notes §4)."""
     yield
     assert asyncio.events._get_running_loop() is None
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[object]:
+    """A working keyring that lives in this test's memory only; the fail backend comes back."""
+    import keyring
+    from keyring.backend import KeyringBackend
+    from keyring.errors import PasswordDeleteError
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.entries: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.entries.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.entries[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if self.entries.pop((service, username), None) is None:
+                raise PasswordDeleteError(username)
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)

@@ -74,6 +74,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(MINIMUM_SIZE)
         #: the "Connecting to …" note shown until the connection's outcome replaces it
         self._connecting_note: str | None = None
+        #: the password field's tooltip: where the password is kept (ui/app_settings.py says)
+        self._password_help = PASSWORD_HELP
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
 
         self.output = OutputView()
@@ -299,12 +301,15 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.reset_settings_action)
         view_menu.addSeparator()
         fonts = QActionGroup(self)
+        #: "serif" / "mono" -> its View menu action (app settings read and restore the choice)
+        self.font_actions: dict[str, QAction] = {}
         for kind, label in (("serif", "Output in Serif Font"), ("mono", "Output in Monospace")):
             action = QAction(label, self, checkable=True)
             action.setChecked(kind == "serif")
             action.triggered.connect(lambda _c=False, k=kind: self.output.set_font_kind(k))
             fonts.addAction(action)
             view_menu.addAction(action)
+            self.font_actions[kind] = action
 
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.about_action)
@@ -445,7 +450,7 @@ class MainWindow(QMainWindow):
             field.setProperty("invalid", bad)
             field.style().unpolish(field)
             field.style().polish(field)
-        help_text = URL_HELP if field is self.url_edit else PASSWORD_HELP
+        help_text = URL_HELP if field is self.url_edit else self._password_help
         set_plain_tooltip(field, f"{problem}\n\n{help_text}" if bad else help_text)
         # A long reason would push the label into the toolbar's overflow menu: show what fits,
         # all of it in the tooltip (and in the field's own tooltip).
@@ -456,6 +461,12 @@ class MainWindow(QMainWindow):
         self.field_error_action.setVisible(bad)
         if bad:
             field.setFocus()
+
+    def set_password_help(self, text: str) -> None:
+        """Say in the password field's tooltip where a password is kept (keyring or session)."""
+        self._password_help = text
+        if not self.password_edit.property("invalid"):
+            set_plain_tooltip(self.password_edit, text)
 
     def _error(self, message: str) -> None:
         self.status.show_error(message)

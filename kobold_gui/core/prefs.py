@@ -1,0 +1,247 @@
+"""The app's own settings file: what the window looked like and where it was connected.
+
+One JSON file in the platform's config directory, written atomically (the previous version kept
+as `settings.json~`). Reading never fails: a corrupt file, or one from a newer version of the
+app, is moved aside (`settings.json.corrupt-…` / `settings.json.newer-…`) and the defaults are
+used, with a warning in the log. Each value is checked on its own, so one bad entry costs that
+entry, not the rest; sampler values that are unknown or out of range are dropped, never sent.
+
+Never in here: the server password (that goes to the keyring, core/secrets.py) and memory
+(part of the story, not of the app).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import settings as sampler_table
+from .errors import InvalidSettings, InvalidURL
+from .protocol import normalize_url
+from .storage import atomic_write, config_dir
+
+log = logging.getLogger(__name__)
+
+FORMAT = "kobold_gui-settings"
+VERSION = 1
+FILE_NAME = "settings.json"
+MAX_RECENT = 10
+FONT_KINDS = ("serif", "mono")
+#: sampler fields that belong to the story, not to the app
+NOT_APP_SETTINGS = frozenset({"memory"})
+
+
+def prefs_path() -> Path:
+    return config_dir() / FILE_NAME
+
+
+@dataclass
+class Prefs:
+    #: the last server the window was pointed at (None: the built-in default)
+    url: str | None = None
+    #: servers connected to before, newest first, at most MAX_RECENT
+    recent_urls: list[str] = field(default_factory=list)
+    #: sampler values by field name (checked: see `clean_samplers`)
+    samplers: dict[str, Any] = field(default_factory=dict)
+    #: QMainWindow.saveGeometry / saveState, base64
+    geometry: str | None = None
+    window_state: str | None = None
+    splitter_sizes: list[int] = field(default_factory=list)
+    font_kind: str = "serif"
+
+    def remember_url(self, url: str) -> None:
+        """Put `url` first in the recent servers (once), dropping the oldest past the limit."""
+        self.recent_urls = [url, *[u for u in self.recent_urls if u != url]][:MAX_RECENT]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "server": {"url": self.url, "recent": list(self.recent_urls)},
+            "samplers": clean_samplers(self.samplers, warn=False),
+            "window": {
+                "geometry": self.geometry,
+                "state": self.window_state,
+                "splitter": list(self.splitter_sizes),
+                "font_kind": self.font_kind,
+            },
+        }
+
+
+class _Unreadable(Exception):
+    """The file as a whole cannot be used (why, in words)."""
+
+    def __init__(self, why: str, kind: str = "corrupt") -> None:
+        super().__init__(why)
+        self.kind = kind
+
+
+# ------------------------------------------------------------------------------ checking values
+def _url(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        log.warning("settings: %s is not text; ignored", what)
+        return None
+    try:
+        return normalize_url(value)
+    except InvalidURL as err:
+        log.warning("settings: %s ignored: %s", what, err.message)
+        return None
+
+
+def clean_samplers(values: Mapping[str, Any], *, warn: bool = True) -> dict[str, Any]:
+    """The sampler values that may be shown and sent: known fields, each valid, and valid
+    together with the rest (e.g. max tokens below the context size). Memory is left out."""
+    kept: dict[str, Any] = {}
+    base = sampler_table.defaults()
+    for name, value in values.items():
+        if name in NOT_APP_SETTINGS:
+            continue
+        if name not in sampler_table.BY_NAME:
+            if warn:
+                log.warning("settings: unknown sampler %r dropped", name)
+            continue
+        try:
+            checked = sampler_table.validate({**base, **kept, name: value})
+        except InvalidSettings as err:
+            if warn:
+                log.warning("settings: sampler %r dropped: %s", name, err.message)
+            continue
+        kept[name] = checked[name]
+    return kept
+
+
+def _b64(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        base64.b64decode(value.encode("ascii"), validate=True)
+    except (TypeError, ValueError, UnicodeEncodeError, binascii.Error):
+        log.warning("settings: %s is not base64; ignored", what)
+        return None
+    return value
+
+
+def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if isinstance(value, Mapping):
+        return value
+    log.warning("settings: %r is not an object; ignored", name)
+    return {}
+
+
+def from_json(data: Any) -> Prefs:
+    """Prefs from a parsed file; raises _Unreadable when it is not ours or is newer."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise _Unreadable("not a kobold_gui settings file")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _Unreadable(f"unknown version {version!r}")
+    if version > VERSION:
+        raise _Unreadable(f"written by a newer kobold_gui (version {version})", kind="newer")
+    prefs = Prefs()
+    server = _section(data, "server")
+    prefs.url = _url(server.get("url"), "the server address")
+    recent = server.get("recent", [])
+    if isinstance(recent, list):
+        for item in recent:
+            url = _url(item, "a recent server")
+            if url is not None and url not in prefs.recent_urls:
+                prefs.recent_urls.append(url)
+        prefs.recent_urls = prefs.recent_urls[:MAX_RECENT]
+    else:
+        log.warning("settings: the recent servers are not a list; ignored")
+    samplers = data.get("samplers", {})
+    if isinstance(samplers, Mapping):
+        prefs.samplers = clean_samplers(samplers)
+    else:
+        log.warning("settings: the sampler values are not an object; ignored")
+    window = _section(data, "window")
+    prefs.geometry = _b64(window.get("geometry"), "the window geometry")
+    prefs.window_state = _b64(window.get("state"), "the window state")
+    sizes = window.get("splitter", [])
+    if (isinstance(sizes, list) and all(isinstance(s, int) and not isinstance(s, bool)
+                                        and 0 <= s <= 100_000 for s in sizes)):
+        prefs.splitter_sizes = list(sizes)
+    else:
+        log.warning("settings: the splitter sizes are not a list of sizes; ignored")
+    kind = window.get("font_kind", "serif")
+    if kind in FONT_KINDS:
+        prefs.font_kind = kind
+    else:
+        log.warning("settings: unknown font kind %r; serif used", kind)
+    return prefs
+
+
+# ------------------------------------------------------------------------------ the file
+def _read(path: Path) -> Prefs:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _Unreadable(f"cannot be read ({exc.strerror or exc})", kind="unreadable") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Unreadable(f"is not valid JSON ({exc})") from None
+    return from_json(data)
+
+
+def aside_path(path: Path, kind: str) -> Path:
+    """A free name beside `path` for a file we could not use."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = path.with_name(f"{path.name}.{kind}-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{kind}-{stamp}-{n}")
+    return candidate
+
+
+def _set_aside(path: Path, kind: str) -> Path | None:
+    target = aside_path(path, kind)
+    try:
+        path.rename(target)
+    except OSError as exc:
+        log.warning("settings: could not move %s aside (%s)", path, exc.strerror or exc)
+        return None
+    return target
+
+
+def load_prefs(path: Path | None = None) -> Prefs:
+    """The saved settings, or the defaults; never raises."""
+    path = prefs_path() if path is None else path
+    if not path.exists():
+        return Prefs()
+    try:
+        return _read(path)
+    except _Unreadable as problem:
+        if problem.kind == "unreadable":
+            log.warning("settings: %s %s; the defaults are used", path, problem)
+            return Prefs()
+        aside = _set_aside(path, problem.kind)
+        kept = f"; it was kept as {aside}" if aside else ""
+        log.warning("settings: %s %s%s; the defaults are used", path, problem, kept)
+        return Prefs()
+
+
+def save_prefs(prefs: Prefs, path: Path | None = None) -> bool:
+    """Write the settings; False (and a log warning) when the folder cannot be written."""
+    path = prefs_path() if path is None else path
+    data = json.dumps(prefs.to_json(), ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError as exc:
+        log.warning("settings: could not be saved to %s (%s)", path, exc.strerror or exc)
+        return False
+    return True
