@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
     controller = Controller(url, password, config=resilience_config(args))
     window = MainWindow(controller)
+    from .ui.session import install_session
+
+    # journal, the story kept from the last run, the offer to restore a crashed session
+    install_session(window, fresh=args.self_test)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
     window.show()

@@ -121,11 +121,18 @@ def _fsync_dir(directory: Path) -> None:
 def save_story(path: Path | str, story: Story, *, force: bool = False) -> None:
     """Save in our format; refuses (EmptyOverwrite) to blank a file that holds a story with
     text unless `force`. Marks the story saved."""
-    path = Path(path)
-    if not force and not story.text.strip() and _has_text(path):
-        raise EmptyOverwrite(path)
-    atomic_write(path, story.to_json())
+    write_story_bytes(path, story.to_json(), empty=not story.text.strip(), force=force)
     story.mark_saved()
+
+
+def write_story_bytes(path: Path | str, data: bytes, *, empty: bool, force: bool = False) -> None:
+    """`atomic_write` of an already encoded story (any format), with save_story's refusal:
+    EmptyOverwrite when `empty` and the file holds a story with text, unless `force`. Safe to
+    call off the UI thread: it touches only the file and `data`."""
+    path = Path(path)
+    if not force and empty and _has_text(path):
+        raise EmptyOverwrite(path)
+    atomic_write(path, data)
 
 
 def load_story(path: Path | str) -> Story:
@@ -134,11 +141,13 @@ def load_story(path: Path | str) -> Story:
 
 
 def _has_text(path: Path) -> bool:
+    from kobold_gui.core.storyfiles import StoryFileError, load_story_bytes
+
     try:
-        old = Story.from_json(path.read_bytes())
+        old = load_story_bytes(path.read_bytes())  # ours or foreign (a Lite save, a text)
     except FileNotFoundError:
         return False
-    except (OSError, StoryFormatError):
+    except (OSError, StoryFormatError, StoryFileError):
         # A file we cannot read as ours: not our business to judge its emptiness here, but
         # it is not empty either if it has bytes.
         return path.exists() and path.stat().st_size > 0
@@ -185,12 +194,25 @@ class Journal:
             self._unsubscribe()
             self._unsubscribe = None
         self.close()
+        self._story = None
 
     def close(self) -> None:
         if self._file is not None:
             self.flush()
             self._file.close()
             self._file = None
+
+    @property
+    def story(self) -> Story | None:
+        """The story being followed (None when detached)."""
+        return self._story
+
+    def rename(self, path: Path | str) -> None:
+        """Move the journal file (kept open) to `path`: a journal prepared beside the live one,
+        off the UI thread, takes its place in one atomic step."""
+        path = Path(path)
+        os.replace(self.path, path)
+        self.path = path
 
     def discard(self) -> None:
         """The session is safe elsewhere (saved, or quit cleanly): no restore offer next time."""

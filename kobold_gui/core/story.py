@@ -207,6 +207,10 @@ class Story:
     def mark_saved(self) -> None:
         self._saved_revision = self.revision
 
+    def mark_unsaved(self) -> None:
+        """Dirty until the next save (a story brought back from a kept or crashed session)."""
+        self._saved_revision = -1
+
     # --- observers -------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:

@@ -36,6 +36,7 @@ from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_wo
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import Story
 from .controller import Controller
+from .file_actions import install_file_actions
 from .output_view import OutputView
 from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
@@ -278,7 +279,7 @@ class MainWindow(QMainWindow):
     def _make_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addAction(self.quit_action)
+        self.file_actions = install_file_actions(self, file_menu)
 
         gen_menu = menu.addMenu("&Generate")
         for action in (self.generate_action, self.continue_action, self.stop_action):
@@ -520,7 +521,13 @@ class MainWindow(QMainWindow):
         return self.status.message_text()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """Unsaved changes are asked about first (a non-modal box that closes the window
+        again once answered); only then does the generation stop."""
+        if not self.file_actions.confirm_close():
+            event.ignore()
+            return
         self.controller.stop()
+        self.file_actions.window_closing()
         super().closeEvent(event)
 
     def settings_values(self) -> dict[str, Any]:

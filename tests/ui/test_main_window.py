@@ -25,7 +25,7 @@ def press_generate(qtbot, window) -> None:
 
 
 def test_title_icon_and_layout(window) -> None:
-    assert window.windowTitle() == "Kobold GUI"
+    assert window.windowTitle() == "Untitled[*] — Kobold GUI"  # the document, then the app
     assert not window.windowIcon().isNull()
     assert window.width() >= 1000 and window.height() >= 650
     assert window.settings_dock.isVisible()
