@@ -485,7 +485,7 @@ class FileActions(QObject):
         if self.path is None or self.format is None:
             self.save_as(then=then)
             return
-        self._run(self._save(self.path, self.format, force=False, then=then))
+        self._start_save(self.path, self.format, force=False, then=then)
 
     def save_as(self, then: Callable[[], None] | None = None) -> None:
         if (reason := self._busy_reason(replacing=False)) is not None:
@@ -531,13 +531,18 @@ class FileActions(QObject):
                        ("cancel", "Cancel", QMessageBox.ButtonRole.RejectRole)],
                       answered, default="cancel")
             return
-        self._run(self._save(path, fmt, force=False, then=then))
+        self._start_save(path, fmt, force=False, then=then)
 
-    async def _save(self, path: Path, fmt: str, *, force: bool,
+    def _start_save(self, path: Path, fmt: str, *, force: bool,
                     then: Callable[[], None] | None) -> None:
+        """The snapshot is taken now, on the UI thread: what the user sees when saving is
+        what is written, whatever streams in meanwhile."""
         story = self.window.story
-        revision = story.revision
-        copy = snapshot(story)
+        self._run(self._save(path, fmt, story, story.revision, snapshot(story), force=force,
+                             then=then))
+
+    async def _save(self, path: Path, fmt: str, story: Story, revision: int, copy: Story, *,
+                    force: bool, then: Callable[[], None] | None) -> None:
         export = fmt in EXPORT_ONLY
         self._status_info(f"{'Exporting' if export else 'Saving'} {path.name}…")
         try:
@@ -562,15 +567,15 @@ class FileActions(QObject):
         self.rebuild_recent_menu()
         self._status_info(message)
         self.operation_done.emit(True, message)
-        if then is not None:
-            then()
+        if then is not None:  # after this task is done, so `then` may start another one
+            asyncio.get_running_loop().call_soon(then)
 
     def _ask_empty_overwrite(self, path: Path, fmt: str, then: Callable[[], None] | None) -> None:
         message = f"Not saved: {path.name} holds a story with text and this story is empty"
 
         def answered(name: str) -> None:
             if name == "replace":
-                self._run(self._save(path, fmt, force=True, then=then))
+                self._start_save(path, fmt, force=True, then=then)
             else:
                 self._status_error(message)
                 self.operation_done.emit(False, message)
