@@ -7,19 +7,26 @@ Dialogs are non-modal (`open()`); tests answer them through `file_actions.file_d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6
 from PySide6.QtGui import QKeySequence
 
 from kobold_gui.core import storage
 from kobold_gui.core.formats import detect
 from kobold_gui.core.story import Story
 from kobold_gui.core.storyfiles import dump_story, load_story_bytes
+from kobold_gui.core.protocol import DEFAULT_URL
 from kobold_gui.ui import file_actions as file_actions_module
+from kobold_gui.ui.controller import Controller
 from kobold_gui.ui.file_actions import SAVE_FORMATS, FileActions
+from kobold_gui.ui.main_window import MainWindow
+from kobold_gui.ui.session import install_session
 
 from .conftest import WAIT_MS
 
@@ -34,9 +41,44 @@ def own_dirs(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+def _let_close(window) -> None:
+    """Teardown: close without asking (each test answers the prompts it is about)."""
+    fa = window.file_actions
+    fa.close_answer = fa.close_answer or "discard"
+
+
+@pytest.fixture
+def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
+    """Factory: make_window(session=False) -> a shown window with no server, as `kobold-gui`
+    builds it (with `session`, its session installed too)."""
+    made: list[MainWindow] = []
+    controllers: list[Controller] = []
+
+    def factory(*, session: bool = False, connect: bool = False) -> MainWindow:
+        controller = Controller(DEFAULT_URL, None)
+        window = MainWindow(controller)
+        qtbot.addWidget(window, before_close_func=_let_close)
+        window.show()
+        qtbot.waitExposed(window)
+        if session:
+            install_session(window)
+        made.append(window)
+        controllers.append(controller)
+        return window
+
+    yield factory
+    for window in made:
+        if shiboken6.isValid(window):
+            _let_close(window)
+            window.close()
+    for controller in controllers:
+        closing = asyncio.ensure_future(controller.aclose())
+        qtbot.waitUntil(closing.done, timeout=WAIT_MS)
+
+
 @pytest.fixture
 def win(make_window):
-    return make_window(connect=False)
+    return make_window()
 
 
 def files_of(window) -> FileActions:
@@ -318,7 +360,7 @@ def test_save_as_lite_writes_a_file_lite_reads(qtbot, win, tmp_path) -> None:
 
 def test_open_recent_lists_persists_and_drops_missing_files(
         qtbot, make_window, tmp_path, own_dirs) -> None:
-    window = make_window(connect=False)
+    window = make_window()
     paths = []
     for name in ("a", "b", "c"):
         path = tmp_path / f"{name}.kstory"
@@ -333,7 +375,7 @@ def test_open_recent_lists_persists_and_drops_missing_files(
     assert json.loads(listing.read_bytes())["paths"][0] == str(paths[-1])
 
     # a second window (the next start) reads the same list and opens from it
-    again = make_window(connect=False)
+    again = make_window()
     recent = files_of(again)
     recent.rebuild_recent_menu()
     recent.recent_menu.actions()[2].trigger()  # "a"
