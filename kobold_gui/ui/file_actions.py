@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QAbstractButton, QFileDialog, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QFileDialog,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QWidget,
+)
 
 from ..core import storage
 from ..core.formats import detect
@@ -69,7 +76,7 @@ class Question:
     """An open non-modal message box and its buttons by name; `answer(name)` clicks one."""
 
     box: QMessageBox
-    buttons: dict[str, QAbstractButton]
+    buttons: dict[str, QPushButton]
 
     def answer(self, name: str) -> None:
         self.buttons[name].click()
@@ -88,11 +95,11 @@ def ask(parent: QWidget, title: str, text: str, detail: str,
     box.setObjectName("fileQuestion")
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setInformativeText(detail)
-    named: dict[str, QAbstractButton] = {}
+    named: dict[str, QPushButton] = {}
     for name, label, role in buttons:
         named[name] = box.addButton(label, role)
     if default is not None:
-        box.setDefaultButton(named[default])  # type: ignore[arg-type]  # a QPushButton
+        box.setDefaultButton(named[default])
     if "cancel" in named:
         box.setEscapeButton(named["cancel"])
     answered: list[str] = []

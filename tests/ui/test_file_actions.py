@@ -19,9 +19,9 @@ from PySide6.QtGui import QKeySequence
 
 from kobold_gui.core import storage
 from kobold_gui.core.formats import detect
+from kobold_gui.core.protocol import DEFAULT_URL
 from kobold_gui.core.story import Story
 from kobold_gui.core.storyfiles import dump_story, load_story_bytes
-from kobold_gui.core.protocol import DEFAULT_URL
 from kobold_gui.ui import file_actions as file_actions_module
 from kobold_gui.ui.controller import Controller
 from kobold_gui.ui.file_actions import SAVE_FORMATS, FileActions
@@ -33,8 +33,8 @@ from .conftest import WAIT_MS
 LITE_FIXTURE = Path(__file__).resolve().parent.parent / "data" / "formats" / "lite_v339.json"
 
 
-@pytest.fixture(autouse=True)
-def own_dirs(tmp_path, monkeypatch) -> Path:
+@pytest.fixture(name="own_dirs", autouse=True)
+def own_dirs_fixture(tmp_path, monkeypatch) -> Path:
     """Each test gets its own config/data/state dirs (recent files, journal, session)."""
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(tmp_path / name.lower()))
@@ -47,14 +47,14 @@ def _let_close(window) -> None:
     fa.close_answer = fa.close_answer or "discard"
 
 
-@pytest.fixture
-def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
+@pytest.fixture(name="app_window")
+def app_window_fixture(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
     """Factory: make_window(session=False) -> a shown window with no server, as `kobold-gui`
     builds it (with `session`, its session installed too)."""
     made: list[MainWindow] = []
     controllers: list[Controller] = []
 
-    def factory(*, session: bool = False, connect: bool = False) -> MainWindow:
+    def factory(*, session: bool = False) -> MainWindow:
         controller = Controller(DEFAULT_URL, None)
         window = MainWindow(controller)
         qtbot.addWidget(window, before_close_func=_let_close)
@@ -77,8 +77,8 @@ def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
 
 
 @pytest.fixture
-def win(make_window):
-    return make_window()
+def win(app_window):
+    return app_window()
 
 
 def files_of(window) -> FileActions:
@@ -359,8 +359,8 @@ def test_save_as_lite_writes_a_file_lite_reads(qtbot, win, tmp_path) -> None:
 
 
 def test_open_recent_lists_persists_and_drops_missing_files(
-        qtbot, make_window, tmp_path, own_dirs) -> None:
-    window = make_window()
+        qtbot, app_window, tmp_path, own_dirs) -> None:
+    window = app_window()
     paths = []
     for name in ("a", "b", "c"):
         path = tmp_path / f"{name}.kstory"
@@ -375,7 +375,7 @@ def test_open_recent_lists_persists_and_drops_missing_files(
     assert json.loads(listing.read_bytes())["paths"][0] == str(paths[-1])
 
     # a second window (the next start) reads the same list and opens from it
-    again = make_window()
+    again = app_window()
     recent = files_of(again)
     recent.rebuild_recent_menu()
     recent.recent_menu.actions()[2].trigger()  # "a"
