@@ -121,7 +121,7 @@ def _fsync_dir(directory: Path) -> None:
 def save_story(path: Path | str, story: Story, *, force: bool = False) -> None:
     """Save in our format; refuses (EmptyOverwrite) to blank a file that holds a story with
     text unless `force`. Marks the story saved."""
-    write_story_bytes(path, story.to_json(), empty=not story.text.strip(), force=force)
+    write_story_bytes(path, story.to_json(), empty=not has_text(story), force=force)
     story.mark_saved()
 
 
@@ -151,7 +151,13 @@ def _has_text(path: Path) -> bool:
         # A file we cannot read as ours: not our business to judge its emptiness here, but
         # it is not empty either if it has bytes.
         return path.exists() and path.stat().st_size > 0
-    return bool(old.text.strip())
+    return has_text(old)
+
+
+def has_text(story: Story) -> bool:
+    """Whether any segment holds more than whitespace; never joins the whole text (one
+    10 MB join holds the GIL long enough to freeze the window for a frame)."""
+    return any(segment.text.strip() for segment in story.segments)
 
 
 # --- the session journal -----------------------------------------------------------------------
@@ -185,7 +191,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         self._story = story
-        self._record({"op": "snapshot", "story": story.to_dict()})
+        self._record_snapshot()
         self.flush()
         self._unsubscribe = story.subscribe(self._on_change)
 
@@ -230,7 +236,8 @@ class Journal:
         self._last_flush = self._clock()
         if not self._pending or self._file is None:
             return
-        self._file.write("".join(self._pending))
+        for piece in self._pending:  # a big snapshot is many pieces: encoded a piece at a time
+            self._file.write(piece)
         self._pending.clear()
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -239,6 +246,13 @@ class Journal:
         assert self._story is not None
         record["rev"] = self._story.revision
         self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _record_snapshot(self) -> None:
+        """The whole story as one line, built from small pieces (see Story.json_pieces)."""
+        assert self._story is not None
+        self._pending.append(f'{{"op": "snapshot", "rev": {self._story.revision}, "story": ')
+        self._pending.extend(self._story.json_pieces(separator=""))
+        self._pending.append("}\n")
 
     def _on_change(self, event: StoryEvent) -> None:
         story = self._story
@@ -263,7 +277,7 @@ class Journal:
                 self._record({"op": "fields", "story": fields})
             case Reset():
                 # rare (undo, redo): a full snapshot is simplest and cannot drift
-                self._record({"op": "snapshot", "story": story.to_dict()})
+                self._record_snapshot()
         self.flush_if_due()
 
 

@@ -416,16 +416,55 @@ class Story:
                 raise
             raise StoryFormatError(f"damaged story: {exc}") from exc
 
+    def json_pieces(self, separator: str = "\n") -> list[str]:
+        """Our format as small pieces, one segment each, joined by `separator` lines: a worker
+        thread encoding a big story hands the GIL back between them (a single json.dumps of
+        10 MB holds it ~100 ms, freezing the window), and `from_json` reads it back the same
+        way. The result is ordinary JSON."""
+        data = self.to_dict()
+        segments = data.pop("segments")
+        head = json.dumps(data, ensure_ascii=False)
+        pieces = [head[:-1] + ', "segments": [']
+        last = len(segments) - 1
+        for number, segment in enumerate(segments):
+            comma = "," if number < last else ""
+            pieces.append(separator + json.dumps(segment, ensure_ascii=False) + comma)
+        pieces.append(separator + "]}")
+        return pieces
+
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+        return b"".join(piece.encode("utf-8") for piece in self.json_pieces())
 
     @classmethod
     def from_json(cls, data: bytes) -> Story:
+        fast = _from_json_lines(data)
+        if fast is not None:
+            return cls.from_dict(fast)
         try:
             parsed = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoryFormatError(f"not a kobold_gui story: {exc}") from exc
         return cls.from_dict(parsed)
+
+
+def _from_json_lines(data: bytes) -> dict[str, Any] | None:
+    """The layout `to_json` writes, parsed a line (a segment) at a time; None for any other
+    layout (hand-edited, pretty-printed, damaged), which the whole-document parser handles."""
+    lines = data.split(b"\n")
+    if len(lines) < 2 or not lines[0].endswith(b'"segments": [') or lines[-1] != b"]}":
+        return None
+    body = lines[1:-1]
+    if any(not line.endswith(b",") for line in body[:-1]) or (body and body[-1].endswith(b",")):
+        return None
+    try:
+        head = json.loads(lines[0] + b"]}")
+        segments = [json.loads(line[:-1] if line.endswith(b",") else line) for line in body]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(head, dict) or head.get("segments") != []:
+        return None
+    head["segments"] = segments
+    return head
 
 
 def _merge_edited(segments: list[Segment]) -> list[Segment]:

@@ -34,9 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import storage
-from ..core.formats import detect
 from ..core.story import NewerFormat, Story, StoryFormatError
-from ..core.storyfiles import StoryFileError, dump_story, load_story_bytes
+from ..core.storyfiles import StoryFileError, dump_story, read_story_bytes
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -148,22 +147,26 @@ class RecentFiles:
     def paths(self) -> list[str]:
         return list(self._paths)
 
-    def add(self, path: Path | str) -> None:
+    def add(self, path: Path | str, *, write: bool = True) -> None:
+        """Put `path` first; `write=False` leaves the file to a later `write()` (which the
+        window runs off the UI thread: it fsyncs)."""
         entry = str(Path(path).absolute())
         self._paths = [entry] + [p for p in self._paths if p != entry]
         del self._paths[RECENT_LIMIT:]
-        self._write()
+        if write:
+            self.write()
 
     def remove(self, path: Path | str) -> None:
         entry = str(Path(path).absolute())
         if entry in self._paths:
             self._paths.remove(entry)
-            self._write()
+            self.write()
 
-    def _write(self) -> None:
+    def write(self) -> None:
+        paths = list(self._paths)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            data = json.dumps({"version": 1, "paths": self._paths}, ensure_ascii=False, indent=1)
+            data = json.dumps({"version": 1, "paths": paths}, ensure_ascii=False, indent=1)
             storage.atomic_write(self.path, data.encode("utf-8"), backup=False)
         except OSError as exc:  # a read-only config dir must not break opening files
             log.warning("cannot write the recent files list %s: %s", self.path, exc)
@@ -173,9 +176,7 @@ class RecentFiles:
 
 def read_story_file(path: Path) -> tuple[Story, str]:
     """(story, detected format); raises OSError, NewerFormat, StoryFormatError, FormatError."""
-    data = path.read_bytes()
-    fmt = detect(data)
-    return load_story_bytes(data), fmt
+    return read_story_bytes(path.read_bytes())
 
 
 def snapshot(story: Story) -> Story:
@@ -187,7 +188,7 @@ def snapshot(story: Story) -> Story:
 
 def write_story_file(path: Path, story: Story, fmt: str, force: bool) -> None:
     data = dump_story(story, fmt)
-    storage.write_story_bytes(path, data, empty=not story.text.strip(), force=force)
+    storage.write_story_bytes(path, data, empty=not storage.has_text(story), force=force)
 
 
 def describe_read_error(path: Path, exc: BaseException) -> str:
@@ -478,10 +479,14 @@ class FileActions(QObject):
         else:  # an import: the story has no file of its own until saved
             self.set_file(None, None, display_name=f"{path.stem} (imported)")
             message = f"Imported {path.name} ({detected}); Save asks for a new file"
-        self.recent.add(path)
-        self.rebuild_recent_menu()
+        await self._remember(path)
         self._status_info(message)
         self.operation_done.emit(True, message)
+
+    async def _remember(self, path: Path) -> None:
+        self.recent.add(path, write=False)
+        self.rebuild_recent_menu()
+        await asyncio.to_thread(self.recent.write)
 
     # ------------------------------------------------------------------ Save / Save As
     def save(self, then: Callable[[], None] | None = None) -> None:
@@ -570,8 +575,7 @@ class FileActions(QObject):
             if story is self.window.story:
                 self.set_file(path.absolute(), fmt)
             message = f"Saved {path.name}"
-        self.recent.add(path)
-        self.rebuild_recent_menu()
+        await self._remember(path)
         self._status_info(message)
         self.operation_done.emit(True, message)
         if then is not None:  # after this task is done, so `then` may start another one

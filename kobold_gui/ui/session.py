@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,8 @@ class Session(QObject):
         self.offered_story: Story | None = None
         self._offered_file: tuple[Path | None, str | None] = (None, None)
         self._starting = False
+        self._closed = False
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-note")
         self.timer = QTimer(self)
         self.timer.setInterval(FLUSH_TIMER_MS)
         self.timer.timeout.connect(self.flush_if_due)
@@ -242,25 +245,29 @@ class Session(QObject):
 
     # ------------------------------------------------------------------ quitting
     def _write_file_note(self) -> None:
-        """Which file the story belongs to, for a restore after a crash (no text here: the
-        journal holds it)."""
-        if self.offer is None and not self._starting:
-            self._write_session_file(None)
+        """Which file the story belongs to, for a restore after a crash (no text: the journal
+        holds it); written in the writer thread, in order, so its fsync never stalls the
+        window."""
+        if self.offer is None and not self._starting and not self._closed:
+            self._writer.submit(_write_note, self._note_bytes(None), required=False)
 
-    def _write_session_file(self, story: Story | None) -> None:
+    def _note_bytes(self, story: Story | None) -> bytes:
         files = self.files
         note = {"format": SESSION_FORMAT, "version": SESSION_VERSION,
                 "file": None if files.path is None else str(files.path),
                 "file_format": files.format, "display_name": files.display_name,
-                "story": None if story is None else story.to_dict()}
-        path = session_file_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        storage.atomic_write(path, json.dumps(note, ensure_ascii=False).encode("utf-8"))
+                "story": None}
+        text = json.dumps(note, ensure_ascii=False)
+        if story is not None:  # built from small pieces, like every big story we write
+            text = text[:-len("null}")] + "".join(story.json_pieces(separator="")) + "}"
+        return text.encode("utf-8")
 
     def shutdown(self) -> None:
         """The window closes for good: keep the unsaved story for the next start (unless the
         user discarded it), then drop the journal, in that order."""
         self.timer.stop()
+        self._closed = True
+        self._writer.shutdown(wait=True)  # earlier notes land first
         if self.offer is not None:  # never answered: offer it again next time
             if self.journal is not None:
                 self.journal.detach()
@@ -268,7 +275,7 @@ class Session(QObject):
         story = self.window.story
         keep = story.dirty and self.files.close_answer != "discard"
         try:
-            self._write_session_file(story if keep else None)
+            _write_note(self._note_bytes(story if keep else None), required=True)
         except OSError as exc:
             log.error("cannot keep the session (%s); the journal stays for a restore", exc)
             if self.journal is not None:
@@ -278,6 +285,17 @@ class Session(QObject):
             self.journal.discard()
             self.journal = None
             self._journal_story = None
+
+
+def _write_note(data: bytes, *, required: bool) -> None:
+    path = session_file_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.atomic_write(path, data)
+    except OSError as exc:
+        if required:
+            raise
+        log.error("cannot write the session note %s: %s", path, exc)
 
 
 def _file_of(note: dict[str, Any]) -> tuple[Path | None, str | None]:
