@@ -449,7 +449,8 @@ class FileActions(QObject):
 
     async def _open(self, path: Path) -> None:
         self._status_info(f"Opening {path.name}…")
-        session = self.session
+        session = self.session if self.session is not None and self.session.journalling \
+            else None
         try:
             story, detected = await asyncio.to_thread(read_story_file, path)
             prepared = (await asyncio.to_thread(session.prepare_journal, story)

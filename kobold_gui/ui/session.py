@@ -48,6 +48,36 @@ def session_file_path() -> Path:
     return storage.state_dir() / SESSION_FILE_NAME
 
 
+class SessionLock:
+    """One running app owns the session files: a second one would take the first one's live
+    journal for a crashed session. An advisory lock the kernel drops when the process dies
+    (SIGKILL included), so a crash never leaves a stale lock behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks here; one instance is assumed
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+
 def set_aside(path: Path, why: str) -> Path:
     """Rename `path` beside itself with a time stamp (never delete what might hold text)."""
     target = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -82,6 +112,9 @@ class Session(QObject):
         self._offered_file: tuple[Path | None, str | None] = (None, None)
         self._starting = False
         self._closed = False
+        #: True when another running app owns the session files
+        self.disabled = False
+        self.lock = SessionLock(storage.state_dir() / "session.lock")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-note")
         self.timer = QTimer(self)
         self.timer.setInterval(FLUSH_TIMER_MS)
@@ -94,6 +127,15 @@ class Session(QObject):
     def start(self, *, fresh: bool = False) -> None:
         """Bring back the kept session and offer a crashed one; `fresh` (self-test) starts
         from an empty story and only sets a crashed journal aside."""
+        if not self.lock.acquire():
+            self.disabled = True
+            self.files.can_keep = False
+            self.files.ask_on_close = True
+            message = ("Another Kobold GUI is running: this window's session is not journalled "
+                       "or kept; save your work to a file")
+            log.warning("%s", message)
+            self.window.status.show_error(message)
+            return
         self._starting = True  # no journal yet: a crashed one must not be overwritten
         try:
             note = self._read_session_file()
@@ -211,9 +253,16 @@ class Session(QObject):
             self.window.status.show_error(message)
 
     def _story_replaced(self, story: Story) -> None:
-        if self._starting or self.offer is not None or story is self._journal_story:
+        if (self.disabled or self._starting or self.offer is not None
+                or story is self._journal_story):
             return  # not journalling until the offer is answered / prepared off the UI thread
         self._attach(story)
+
+    @property
+    def journalling(self) -> bool:
+        """A journal follows the window's story (not while an offer waits, nor in a second
+        app, nor after closing)."""
+        return not (self.disabled or self._closed or self.offer is not None)
 
     def prepare_journal(self, story: Story) -> storage.Journal:
         """Run in a worker thread before `story` is shown: the snapshot line of a big story is
@@ -248,7 +297,7 @@ class Session(QObject):
         """Which file the story belongs to, for a restore after a crash (no text: the journal
         holds it); written in the writer thread, in order, so its fsync never stalls the
         window."""
-        if self.offer is None and not self._starting and not self._closed:
+        if self.offer is None and not (self._starting or self._closed or self.disabled):
             self._writer.submit(_write_note, self._note_bytes(None), required=False)
 
     def _note_bytes(self, story: Story | None) -> bytes:
@@ -268,6 +317,14 @@ class Session(QObject):
         self.timer.stop()
         self._closed = True
         self._writer.shutdown(wait=True)  # earlier notes land first
+        if self.disabled:
+            return
+        try:
+            self._keep_and_close()
+        finally:
+            self.lock.release()
+
+    def _keep_and_close(self) -> None:
         if self.offer is not None:  # never answered: offer it again next time
             if self.journal is not None:
                 self.journal.detach()

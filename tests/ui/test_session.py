@@ -56,6 +56,8 @@ def crash(session: Session) -> None:
     session.journal._file.close()  # type: ignore[union-attr]
     session.journal._file = None
     session.journal = None
+    session.lock.release()  # the kernel drops a dead process's lock
+    session.disabled = True  # and a dead process writes nothing more
 
 
 def quit_app(qtbot, window, choice: str | None = None) -> None:
@@ -240,3 +242,16 @@ def test_opening_and_saving_keep_journalling(qtbot, app_window, tmp_path) -> Non
     files_of(window).new_action.trigger()
     answer(qtbot, files_of(window), "discard")
     assert storage.replay(storage.session_journal_path()).text == ""
+
+
+def test_a_second_app_leaves_the_first_ones_session_alone(qtbot, app_window) -> None:
+    first, session = start(app_window)
+    stream_in(first, "live words")
+    qtbot.waitUntil(lambda: "live words" in journalled_text(), timeout=WAIT_MS)
+    second, other = start(app_window)
+    assert other.disabled and other.offer is None
+    assert "Another Kobold GUI is running" in second.status_message()
+    write_in(second, "second window text")
+    quit_app(qtbot, second, "discard")
+    assert journalled_text() == first.story.text  # untouched by the second app
+    assert not any(".discarded-" in p.name for p in storage.state_dir().iterdir())
