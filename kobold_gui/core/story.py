@@ -226,12 +226,15 @@ class Story:
     # --- text operations -------------------------------------------------------------------
 
     def append_segment(self, author: Author, text: str = "",
-                       meta: GenerationMeta | None = None) -> int:
+                       meta: GenerationMeta | None = None, *, undo_step: bool = True) -> int:
         """A new segment at the end; returns its index. Starts an undo step that also holds
-        the text later streamed into it (one generation = one undo)."""
+        the text later streamed into it (one generation = one undo); `undo_step=False` adds
+        it to the current step instead (text recovered after a break, and the reply after it,
+        belong to the generation they continue)."""
         if author not in _AUTHORS:
             raise ValueError(f"unknown author {author!r}")
-        self._push_undo()
+        if undo_step:
+            self._push_undo()
         self._fold_tail()
         self._segments.append(Segment(author, text, meta))
         self._ends.append(len(self) + len(text))
