@@ -15,7 +15,8 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+import shiboken6
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -353,7 +354,10 @@ class MainWindow(QMainWindow):
         memory = self.settings_panel.widget_for("memory")
         assert isinstance(memory, QPlainTextEdit)
         memory.textChanged.connect(self._memory_typed)  # only the user's typing: set() blocks it
-        self.settings_panel.changed.connect(self._show_story_memory)
+        # After the slot above: a change the user typed has reached the story by then, so
+        # what still differs was set by code (reset, a preset) and is undone.
+        self.settings_panel.changed.connect(
+            lambda: QTimer.singleShot(0, self, self._show_story_memory))
 
     # ------------------------------------------------------------------ user actions
     def connect_to_server(self) -> None:
@@ -391,6 +395,8 @@ class MainWindow(QMainWindow):
         self._update_edit_actions()
 
     def _story_changed(self, event: StoryEvent) -> None:
+        if not shiboken6.isValid(self):  # a generation may end after the window is gone
+            return
         if isinstance(event, FieldsChanged | Reset):
             self._show_story_memory()
         self._update_edit_actions()
