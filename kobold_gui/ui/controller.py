@@ -132,6 +132,7 @@ class Controller(QObject):
         self._target: Story | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._user_text = ""
+        self._not_sent_reason = ""
         #: the running reply: author of its last segment, its segments and characters
         self._reply_author: Author | None = None
         self._reply_segments = 0
@@ -274,6 +275,7 @@ class Controller(QObject):
         self._generation = None
         self._target = self._story
         self._user_text = user_text
+        self._not_sent_reason = "Stopped before anything was sent"
         self._reply_author, self._reply_segments, self._reply_chars = None, 0, 0
         self._started_wall = time.time()
         self._stream_chars = 0
@@ -291,7 +293,7 @@ class Controller(QObject):
                    budget: Budget) -> Finished | Failed | None:
         """Plan the context, then append the user's text and run the generation.
 
-        None: nothing was sent (`not_sent` has said why)."""
+        None: nothing was sent (`_not_sent_reason` says why)."""
         client = self._client
         assert client is not None
         try:
@@ -302,7 +304,7 @@ class Controller(QObject):
                                     config=self.config, mode=self._mode)
         except (ContextOverflow, E.KoboldError) as err:
             message = err.message if isinstance(err, E.KoboldError) else str(err)
-            self.not_sent.emit(f"Not sent: {message}", user_text)
+            self._not_sent_reason = f"Not sent: {message}"
             return None
         # No await since the plan was checked against the story: nothing changed it since.
         if user_text:
@@ -457,9 +459,8 @@ class Controller(QObject):
         if self._monitor is not None:
             self._monitor.start()
             self._monitor.resume(self.state)
-        if outcome is None:
-            if task.cancelled():  # stopped while the request was being built
-                self.not_sent.emit("Stopped before anything was sent", self._user_text)
+        if outcome is None:  # it did not fit, or Stop came while it was being built
+            self.not_sent.emit(self._not_sent_reason, self._user_text)
             return
         if isinstance(outcome, Failed):
             if not task.cancelled() and task.exception() is None:

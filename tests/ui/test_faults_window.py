@@ -323,8 +323,8 @@ def test_dropped_stream_is_recovered_marked_and_continued(
     assert window.story.text == PROMPT + shown
     authors = [seg.author for seg in window.story.segments]
     assert authors[0] == "user" and set(authors[1:]) <= {"model", "recovered"}
-    metas = {seg.meta for seg in window.story.segments[1:]}
-    assert len(metas) == 1 and next(iter(metas)).finish_reason == outcome.finish_reason
+    metas = [seg.meta for seg in window.story.segments[1:]]
+    assert all(m == metas[0] for m in metas) and metas[0].finish_reason == outcome.finish_reason
 
     # The person saw that the client was recovering, and it ended well.
     words = screen.words()

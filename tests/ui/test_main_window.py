@@ -159,7 +159,9 @@ def test_users_selection_survives_streaming(qtbot, window, emulator) -> None:
     selection = view.textCursor()
     assert (selection.selectionStart(), selection.selectionEnd()) == (6, 16)
     assert selection.selectedText() == "beta gamma"
-    assert view.plain_text().endswith(emulator.expected_text("More please.", 40))
+    story = "Alpha beta gamma delta." + emulator.generations[0].text + "More please."
+    assert emulator.last_generation.prompt == story
+    assert view.plain_text() == story + emulator.expected_text(story, 40)
 
 
 def test_status_bar_shows_model_and_context_after_connecting(

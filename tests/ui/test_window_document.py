@@ -45,8 +45,11 @@ def type_into_view(qtbot, window, position: int, text: str) -> None:
 
 
 def type_memory(qtbot, window, text: str) -> None:
+    """Type `text` at the end of the memory field."""
     window.settings_panel.reveal("memory")
-    qtbot.keyClicks(window.settings_panel.widget_for("memory"), text)
+    field = window.settings_panel.widget_for("memory")
+    field.moveCursor(QTextCursor.MoveOperation.End)
+    qtbot.keyClicks(field, text)
 
 
 # ---------------------------------------------------------------------------------- the context
