@@ -5,9 +5,12 @@ elsewhere stay possible while it does, and undo, redo and Delete Last Reply act 
 
 from __future__ import annotations
 
+import asyncio
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 
+from kobold_gui.core.errors import ConnectionFailed
 from kobold_gui.core.story import Segment, Story
 from kobold_gui.emulator import Faults
 from kobold_gui.emulator.textgen import tokenize
@@ -238,3 +241,36 @@ def test_a_replaced_story_is_what_the_view_memory_and_next_request_use(
     record = emulator.last_generation
     assert record.prompt == "A different tale. " and record.memory == "Other memory. More."
     assert story.text == "A different tale. " + record.text
+
+
+def test_without_the_servers_token_count_the_context_is_estimated_and_said_so(
+        qtbot, window, emulator) -> None:
+    async def cannot_count(text: str, special: bool = True) -> int:
+        raise ConnectionFailed("tokencount is not available")
+
+    window.controller.client.tokencount = cannot_count
+    window.settings_panel.set_values({"max_length": 8})
+    generate(qtbot, window, PROMPT)
+    assert emulator.last_generation.prompt == PROMPT
+    assert window.status.context.text().endswith("(estimated)")
+
+
+def test_stop_while_the_request_is_built_sends_nothing_and_gives_the_text_back(
+        qtbot, window, emulator) -> None:
+    counting = asyncio.Event()
+
+    async def slow_count(text: str, special: bool = True) -> int:
+        counting.set()
+        await asyncio.sleep(60)
+        return 0
+
+    window.controller.client.tokencount = slow_count
+    window.editor.set_prompt(PROMPT)
+    assert window.generate()
+    qtbot.waitUntil(counting.is_set, timeout=WAIT_MS)
+    assert window.editor.prompt() == ""
+    with qtbot.waitSignal(window.controller.not_sent, timeout=WAIT_MS):
+        qtbot.keyClick(window.editor, Qt.Key.Key_Escape)
+    assert window.editor.prompt() == PROMPT
+    assert window.story.text == "" and emulator.generations == []
+    assert window.generate_action.isEnabled() and not window.stop_action.isEnabled()
