@@ -247,6 +247,7 @@ class Controller(QObject):
         generation is stopped: its text still lands in the story it started in."""
         self.stop()
         self._story = story
+        self._emit_reply_start()  # nothing grows in this one
 
     def generate(self, user_text: str, settings: Mapping[str, Any]) -> bool:
         """Start a generation from the story; False (and an `error` signal) if it cannot start.
@@ -281,12 +282,12 @@ class Controller(QObject):
         self._stream_chars = 0
         self._stream_events = 0
         self._unsubscribe = self._target.subscribe(self._on_story_event)
-        self.busy_changed.emit(True)
-        self.reply_start_changed.emit(len(self._target))
-        self.generation_started.emit(user_text, not user_text)
         self._task = asyncio.ensure_future(self._run(self._target, user_text, dict(settings),
                                                      budget))
         self._task.add_done_callback(self._on_done)
+        self.busy_changed.emit(True)
+        self._emit_reply_start()
+        self.generation_started.emit(user_text, not user_text)
         return True
 
     async def _run(self, story: Story, user_text: str, settings: dict[str, Any],
@@ -309,7 +310,7 @@ class Controller(QObject):
         # No await since the plan was checked against the story: nothing changed it since.
         if user_text:
             story.append_segment("user", user_text)
-            self.reply_start_changed.emit(len(story))
+            self._emit_reply_start()
         self._generation = generation
         self.context_planned.emit(plan)
         return await generation.run()
@@ -333,10 +334,13 @@ class Controller(QObject):
 
     @property
     def reply_start(self) -> int | None:
-        """Where the growing reply starts in the story (None: nothing generates)."""
-        if not self.busy or self._target is None:
+        """Where the growing reply starts in the story (None: nothing generates into it)."""
+        if not self.busy or self._target is None or self._target is not self._story:
             return None
         return len(self._target) - self._reply_chars
+
+    def _emit_reply_start(self) -> None:
+        self.reply_start_changed.emit(self.reply_start)
 
     def _on_story_event(self, event: StoryEvent) -> None:
         """An edit before the growing reply moves where it starts."""
@@ -344,7 +348,7 @@ class Controller(QObject):
             if isinstance(event, Reset):
                 # Undo/load while streaming: the reply may be gone; go on in a new segment.
                 self._reply_author, self._reply_chars = None, 0
-            self.reply_start_changed.emit(self.reply_start)
+            self._emit_reply_start()
 
     def stop(self) -> None:
         """Stop the generation, or cancel its pending retry; the text so far is kept. While

@@ -167,6 +167,7 @@ def test_an_edit_during_the_stream_lands_and_the_reply_completes_intact(
         # Before the reply: the edit is applied at once.
         type_into_view(qtbot, window, 0, "Hi. ")
         assert window.story.text.startswith("Hi. " + PROMPT)
+        assert window.output.locked_from() == len("Hi. " + PROMPT)  # the reply moved along
         # The growing reply itself cannot be edited.
         streaming = window.story.text
         type_into_view(qtbot, window, -1, "X")
@@ -176,6 +177,7 @@ def test_an_edit_during_the_stream_lands_and_the_reply_completes_intact(
     assert done.args[0].text == record.text
     assert window.story.text == "Hi. " + PROMPT + record.text
     assert window.last_reply() == record.text
+    assert window.output.locked_from() is None  # all of it editable again
     assert window.undo_action.isEnabled()
 
 
