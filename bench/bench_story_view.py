@@ -1,7 +1,8 @@
 """Does a streamed token cost StoryView more in a long paragraph or a long story?
 
-Times single appends of a 4-character token (" abc") into a shown StoryView, each followed by
-processing events so layout and paint are counted, and prints medians, in one run:
+Times single appends of a 4-character token (" abc") into a shown StoryView scrolled to the end
+(so every append is laid out and painted, as for a reader following the stream), each followed
+by processing events, and prints medians, in one run:
 (a) an empty story vs. one whose last paragraph is --kilobytes of text without a newline;
 (b) an empty story vs. a --megabytes story of prose (newlines about every 80 characters);
 (c) for comparison, the same long paragraph in a bare QPlainTextEdit (what OutputView did);
@@ -70,6 +71,8 @@ def story_view_case(app: QApplication, text: str, repeat: int) -> tuple[float, f
     view.set_story(story)
     app.processEvents()
     render = time.perf_counter() - started
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum())  # a reader follows the stream: every append is painted
     index = story.append_segment("model")
     cost = median_us(app, lambda: story.append_text(index, TOKEN), repeat)
     assert view.plain_text() == story.text
@@ -85,10 +88,12 @@ def bare_case(app: QApplication, text: str, repeat: int) -> float:
     edit.show()
     edit.setPlainText(text)
     cursor = QTextCursor(edit.document())
+    bar = edit.verticalScrollBar()
 
     def append() -> None:
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(TOKEN)
+        bar.setValue(bar.maximum())
 
     cost = median_us(app, append, repeat)
     edit.close()
