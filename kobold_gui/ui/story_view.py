@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -68,9 +69,12 @@ def utf16_len(text: str) -> int:
     return len(text) + sum(1 for _ in _ASTRAL.finditer(text))
 
 
-def plan_breaks(text: str, run: int, soft: int = SOFT_BLOCK, hard: int = HARD_BLOCK) -> list[int]:
+def plan_breaks(text: str, run: int, soft: int | None = None,
+                hard: int | None = None) -> list[int]:
     """Offsets in `text` where a view-only break keeps every paragraph under `hard` characters
     (at a space once past `soft`), given `run` characters already in the paragraph before it."""
+    soft = SOFT_BLOCK if soft is None else soft
+    hard = HARD_BLOCK if hard is None else hard
     breaks: list[int] = []
     pos, n = 0, len(text)
     while pos < n:
@@ -172,7 +176,7 @@ class StoryView(QPlainTextEdit):
         self._tail_format = QTextCharFormat()
         self._rendering = 0  # >0 while the view itself changes the document
         self._doc_len = 0  # view units, kept to read Qt's change reports
-        self._fixes: list[tuple[int, int, int]] = []  # pending re-renders (see _flush)
+        self._fixes: list[_PutBack] = []  # refused edits to put back (see _flush)
         self._needs_full_render = False
         self._formats_pending: list[tuple[int, int]] = []  # story ranges to give "edited" format
         self._echo = False
@@ -359,8 +363,8 @@ class StoryView(QPlainTextEdit):
         if isinstance(event, TextAppended):
             self._on_text_appended(event)
             return
-        if not self._echo:
-            self._flush()
+        if not self._echo and self._flush():
+            return  # rendered afresh from the story, which already includes this event
         if isinstance(event, SegmentAppended):
             self._on_segment_appended(event.index)
         elif isinstance(event, RangeEdited):
@@ -371,8 +375,8 @@ class StoryView(QPlainTextEdit):
             self._on_reset()
 
     def _on_text_appended(self, event: TextAppended) -> None:
-        if self._fixes or self._needs_full_render:
-            self._flush()
+        if (self._fixes or self._needs_full_render) and self._flush():
+            return
         if event.position != self._length or event.index != len(self._segs) - 1:
             self._render_all()  # out of step (should not happen): the story is the truth
             return
@@ -417,7 +421,9 @@ class StoryView(QPlainTextEdit):
         self._resync_segments()
 
     def _on_reset(self) -> None:
-        """Undo, redo, load: re-render only the segments between the shared prefix and suffix."""
+        """Undo, redo, load: re-render only what differs. Segments shared with the previous
+        state (same objects) are skipped at both ends; inside the rest, text that reads the
+        same and is shown the same way (an undone edit in a long segment) is kept too."""
         new = self._story.segments
         old, lens = self._segs, self._lens
         limit = min(len(old), len(new))
@@ -430,8 +436,22 @@ class StoryView(QPlainTextEdit):
             m += 1
         start = sum(lens[:k])
         end = self._length - sum(lens[len(lens) - m:])
-        middle = new[k:len(new) - m]
-        self._replace(start, end, [(s.text, self.format_for(s)) for s in middle])
+        old_mid = [(_known_text(seg, n), _look(seg)) for seg, n in
+                   zip(old[k:len(old) - m], lens[k:len(lens) - m], strict=True) if n]
+        new_mid = [(seg.text, _look(seg)) for seg in new[k:len(new) - m] if seg.text]
+        new_len = sum(len(t) for t, _ in new_mid)
+        head = common_head(old_mid, new_mid)
+        room = min(end - start, new_len) - head
+        tail = min(room, common_head(_reversed(old_mid), _reversed(new_mid)))
+        segments = [seg for seg in new[k:len(new) - m] if seg.text]
+        pieces: list[tuple[str, QTextCharFormat]] = []
+        offset = 0
+        for seg in segments:  # the new text in [head, new_len - tail), by segment
+            a, b = max(head - offset, 0), min(new_len - tail - offset, len(seg.text))
+            if a < b:
+                pieces.append((seg.text[a:b], self.format_for(seg)))
+            offset += len(seg.text)
+        self._replace(start + head, end - tail, pieces)
         self._resync_segments()
 
     def _resync_segments(self) -> None:
@@ -616,13 +636,14 @@ class StoryView(QPlainTextEdit):
 
     def _refuse(self, v0: int, v1: int, added: int, reason: str) -> None:
         """Put the old content back (after Qt's change notification) and say why."""
-        self._fixes.append((v0, v1, added))
+        self._fixes.append(self._plan_put_back(v0, v1, added))
         self._flush_timer.start()
         if reason:
             self.edit_refused.emit(reason)
 
-    def _flush(self) -> None:
-        """Finish what user edits left to do: put refused ones back, format accepted ones."""
+    def _flush(self) -> bool:
+        """Finish what user edits left to do: put refused ones back, format accepted ones.
+        True when that meant rendering everything again from the story (as it is now)."""
         self._flush_timer.stop()
         if self._needs_full_render:
             cursor = self.textCursor().position()
@@ -630,20 +651,21 @@ class StoryView(QPlainTextEdit):
             restored = self.textCursor()
             restored.setPosition(min(cursor, self._doc_end()))
             self.setTextCursor(restored)
-            return
+            return True
         fixes, self._fixes = self._fixes, []
-        for v0, v1, added in fixes:
-            self._put_back(v0, v1, added)
+        for fix in fixes:
+            self._put_back(fix)
         pending, self._formats_pending = self._formats_pending, []
         with self._changing():
             for start, end in pending:
                 if start < end <= self._length:
                     self._select(self._map.view_hi(start), self._map.view_lo(end))
                     self._cursor.setCharFormat(self.edited_format)
+        return False
 
-    def _put_back(self, v0: int, v1: int, added: int) -> None:
+    def _plan_put_back(self, v0: int, v1: int, added: int) -> _PutBack:
         """The document has `added` units in place of old view range [v0, v1); the story and
-        the map are unchanged: render the story over the smallest story range covering it."""
+        the map are unchanged (now, not necessarily when it runs): what to render where."""
         story_end = self._map.view_hi(self._length)
         to_marks = v0 > story_end or v1 > story_end
         s, _ = self._map.story_of(min(v0, story_end), self._length)
@@ -653,16 +675,77 @@ class StoryView(QPlainTextEdit):
             e, exact = self._map.story_of(v1, self._length)
             e += 0 if exact else 1
         a = self._map.view_lo(s)
+        b = -1 if to_marks else self._map.view_hi(e) + added - (v1 - v0)
+        return _PutBack(a, b, s, self._pieces(s, e),
+                        [x for x in self._map.breaks if s <= x <= e], to_marks)
+
+    def _put_back(self, fix: _PutBack) -> None:
         with self._changing():
-            if to_marks:
-                self._select(a, self._doc_end())
-            else:
-                self._select(a, self._map.view_hi(e) + added - (v1 - v0))
+            self._select(fix.view_start, self._doc_end() if fix.to_marks else fix.view_end)
             self._cursor.removeSelectedText()
-            self._cursor.setPosition(a)
-            self._write(s, self._pieces(s, e), [b for b in self._map.breaks if s <= b <= e])
-            if to_marks:
+            self._cursor.setPosition(fix.view_start)
+            self._write(fix.story_start, fix.pieces, fix.breaks)
+            if fix.to_marks:
                 self._write_marks()
+
+
+@dataclass
+class _PutBack:
+    """A refused edit to undo in the document: view range [view_start, view_end) (to the end
+    of the document with `to_marks`) gets these story pieces and breaks back."""
+
+    view_start: int
+    view_end: int
+    story_start: int
+    pieces: list[tuple[str, QTextCharFormat]]
+    breaks: list[int]
+    to_marks: bool
+
+
+def common_head(old: Sequence[tuple[str, object]], new: Sequence[tuple[str, object]]) -> int:
+    """How many characters two runs of (text, look) pieces share at their start, text and look
+    alike (pieces may be cut differently: an edit splits a segment in three)."""
+    total = i = j = oi = nj = 0
+    while i < len(old) and j < len(new):
+        (ot, ok), (nt, nk) = old[i], new[j]
+        if ok != nk:
+            break
+        n = min(len(ot) - oi, len(nt) - nj)
+        a, b = ot[oi:oi + n], nt[nj:nj + n]
+        if a != b:
+            return total + _common_prefix_len(a, b)
+        total, oi, nj = total + n, oi + n, nj + n
+        if oi == len(ot):
+            i, oi = i + 1, 0
+        if nj == len(nt):
+            j, nj = j + 1, 0
+    return total
+
+
+def _common_prefix_len(a: str, b: str) -> int:
+    lo, hi = 0, min(len(a), len(b))  # bisect with slice compares: memcmp speed, no char loop
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _reversed(pieces: Sequence[tuple[str, object]]) -> list[tuple[str, object]]:
+    return [(text[::-1], look) for text, look in reversed(pieces)]
+
+
+def _look(segment: Segment) -> object:
+    """What decides how a segment's text is shown."""
+    return segment.author, segment.meta
+
+
+def _known_text(segment: Segment, rendered: int) -> str:
+    """The rendered text of an old segment; a segment that was still streaming (its object
+    older than its text) gets a stand-in that matches nothing."""
+    return segment.text if len(segment.text) == rendered else "\0" * rendered
 
 
 class _Changing:

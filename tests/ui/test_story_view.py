@@ -205,6 +205,30 @@ def test_reset_after_undo_redo_rerenders_only_the_changed_middle(view: StoryView
     assert all(len(w) < 100 for w in written), [len(w) for w in written]
 
 
+def test_undoing_an_edit_in_a_long_segment_rerenders_only_the_edit(view: StoryView,
+                                                                   monkeypatch) -> None:
+    story = Story([Segment("model", "Long 🙂 reply. " * 2000)])
+    view.set_story(story)
+    story.edit(14000, 14005, "😀 x")
+    assert view.plain_text() == story.text
+    written: list[str] = []
+    real_write = view._write
+
+    def recording(start, pieces, breaks=None):
+        written.append("".join(t for t, _f in pieces))
+        return real_write(start, pieces, breaks)
+
+    monkeypatch.setattr(view, "_write", recording)
+    story.undo()
+    assert view.plain_text() == story.text == "Long 🙂 reply. " * 2000
+    assert written == [("Long 🙂 reply. " * 2000)[14000:14005]]
+    assert fmt_at(view, 14001).toolTip() == view.model_format.toolTip()
+    story.redo()
+    assert view.plain_text() == story.text
+    assert max(map(len, written)) <= 5
+    assert fmt_at(view, 14001).toolTip() == view.edited_format.toolTip()
+
+
 def test_marks_stay_outside_the_story(view: StoryView, qtbot) -> None:
     story = Story([Segment("user", "Hello")])
     view.set_story(story)
@@ -337,3 +361,88 @@ def test_plan_breaks_bounds_paragraphs_and_prefers_spaces() -> None:
     assert all(text[b - 1] == " " for b in breaks if b <= 10000)
     assert plan_breaks("a b c", 0, soft=100, hard=200) == []
     assert plan_breaks(" next", 150, soft=100, hard=200) == [1]
+
+
+def expected_document(view: StoryView) -> str:
+    """What the document must hold: story text with the view-only breaks, then the marks."""
+    text, out, last = view.story().text, [], 0
+    for b in view._map.breaks:
+        out.append(text[last:b])
+        last = b
+    out.append(text[last:])
+    return "\n".join(out) + "".join("\n" + m for m in view.marks())
+
+
+@pytest.mark.parametrize("seed", range(int(__import__("os").environ.get("FUZZ_SEEDS", "8"))))
+def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryView, qtbot,
+                                                                   monkeypatch, seed) -> None:
+    import random
+
+    import kobold_gui.ui.story_view as sv
+    monkeypatch.setattr(sv, "SOFT_BLOCK", 12)
+    monkeypatch.setattr(sv, "HARD_BLOCK", 24)
+    rng = random.Random(seed)
+    alphabet = ["a", "b", " ", " ", "\n", "🙂", "東", "é", "\r", "\r\n"]
+    story = Story([Segment("user", "Start 🙂 here. ")])
+    view.set_story(story)
+    refused: list[str] = []
+    view.edit_refused.connect(refused.append)
+    seen_breaks = False
+    streaming = -1
+    for _step in range(300):
+        op = rng.random()
+        length = len(story.text)
+        if op < 0.3:
+            if streaming < 0:
+                streaming = story.append_segment(rng.choice(["model", "recovered", "user"]))
+                if rng.random() < 0.5:
+                    view.set_locked_from(story.segment_start(streaming))
+            story.append_text(-1, "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))))
+        elif op < 0.55:  # the user types or deletes somewhere
+            # document positions, as a user's click gives (a put-back may be pending)
+            a = rng.randint(0, view._doc_end())
+            b = min(view._doc_end(), a + rng.choice([0, 0, 1, 3, 20]))
+            cursor = view.textCursor()
+            cursor.setPosition(a)
+            cursor.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
+            if rng.random() < 0.5 or b == a:
+                cursor.insertText("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))))
+            else:
+                cursor.removeSelectedText()
+        elif op < 0.65:  # deleting across one view-only break, or just the break
+            if view._map.breaks and not view._fixes:  # (the map is ahead of a pending put-back)
+                i = rng.randrange(len(view._map.breaks))
+                vb = view._map.break_view_position(i)
+                c = view.textCursor()
+                c.setPosition(max(0, vb - rng.randint(0, 2)))
+                c.setPosition(min(view._doc_end(), vb + 1 + rng.randint(0, 2)),
+                              QTextCursor.MoveMode.KeepAnchor)
+                view.setTextCursor(c)
+                c.removeSelectedText()
+        elif op < 0.72:
+            story.edit(*sorted((rng.randint(0, length), rng.randint(0, length))), "E🙂")
+        elif op < 0.82:
+            (story.undo if rng.random() < 0.6 else story.redo)()
+            streaming = -1
+            view.set_locked_from(None)
+        elif op < 0.87:
+            view.add_mark(f"[mark {_step}]")
+        elif op < 0.9:
+            view.clear_marks()
+        elif op < 0.95 and streaming >= 0:
+            story.finish_segment(len(story.segments) - 1, GenerationMeta(finish_reason="stop"))
+            streaming = -1
+            view.set_locked_from(None)
+        if rng.random() < 0.3:
+            settle(qtbot, view)
+        if rng.random() < 0.3:  # (reading the text finishes pending put-backs: not every step)
+            assert view.plain_text() == story.text
+            assert _from_view_doc(view) == expected_document(view)
+        seen_breaks = seen_breaks or bool(view._map.breaks)
+    assert view.plain_text() == story.text
+    assert _from_view_doc(view) == expected_document(view)
+    assert seen_breaks and refused
+
+
+def _from_view_doc(view: StoryView) -> str:
+    return view.document().toRawText().replace("\u2029", "\n").replace("\u240d", "\r")
