@@ -5,6 +5,8 @@ journal installed, so an open also writes the journal's snapshot) on a shown Mai
 qasync loop, for an empty story and for one of --megabytes. A 5 ms heartbeat timer runs all the
 time: its longest gap during the operation is how long the window was frozen (one frame is
 ~16 ms); the wall time is from the menu call until the story is shown / the file is written.
+Then tokens stream into the opened story (50/s, journalled): "stream gap" is the longest gap
+then.
 Prints medians (min–max) of --repeat runs and the big/empty ratios.
 
 Run: .venv/bin/python bench/bench_window_files.py [--megabytes 10] [--repeat 5]
@@ -101,21 +103,36 @@ async def measure(files: FileActions, beat: Heartbeat,
     return wall, beat.longest()
 
 
-async def run(window: MainWindow, folder: Path, megabytes: float,
-              repeat: int) -> dict[str, dict[str, list[float]]]:
+async def stream(window: MainWindow, beat: Heartbeat, seconds: float,
+                 rate: float = 50.0) -> float:
+    """Tokens into the shown story at `rate` per second with the journal following (it
+    flushes and fsyncs about once a second): the longest heartbeat gap meanwhile."""
+    await settle()
+    index = window.story.append_segment("model")
+    beat.reset()
+    for _ in range(max(1, int(seconds * rate))):
+        window.story.append_text(index, " word")
+        await asyncio.sleep(1 / rate)
+    return beat.longest()
+
+
+async def run(window: MainWindow, folder: Path, megabytes: float, repeat: int,
+              stream_seconds: float) -> dict[str, dict[str, list[float]]]:
     files = window.file_actions
     beat = Heartbeat()
     results: dict[str, dict[str, list[float]]] = {}
     for label, story in (("empty", Story()), ("big", make_story(megabytes))):
         source = folder / f"{label}.kstory"
         storage.save_story(source, story, force=True)
-        rows: dict[str, list[float]] = {"open": [], "open gap": [], "save": [], "save gap": []}
+        rows: dict[str, list[float]] = {"open": [], "open gap": [], "save": [], "save gap": [],
+                                        "stream gap": []}
         for n in range(repeat):
             wall, gap = await measure(files, beat,
                                       functools.partial(files.open_path, source, asked=True))
             assert window.story.text == story.text, files.window.status_message()
             rows["open"].append(wall)
             rows["open gap"].append(gap)
+            rows["stream gap"].append(await stream(window, beat, stream_seconds))
             window.story.append_segment("user", ".")  # something to save
             target = folder / f"{label}-copy-{n}.kstory"
             wall, gap = await measure(files, beat, functools.partial(files.save_to, target,
@@ -132,7 +149,7 @@ async def run(window: MainWindow, folder: Path, megabytes: float,
 def show(results: dict[str, dict[str, list[float]]], megabytes: float) -> None:
     print(f"story sizes: empty and {megabytes:g} MB; medians (min–max) in ms; "
           "gap = longest stall of a 5 ms heartbeat")
-    for row in ("open", "open gap", "save", "save gap"):
+    for row in ("open", "open gap", "save", "save gap", "stream gap"):
         empty, big = results["empty"][row], results["big"][row]
         me, mb = statistics.median(empty), statistics.median(big)
         print(f"{row:9} empty {me:8.1f} ({min(empty):.1f}–{max(empty):.1f})   "
@@ -144,6 +161,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--megabytes", type=float, default=10.0)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--stream-seconds", type=float, default=3.0,
+                   help="how long tokens stream (50/s) into the opened story, journalled")
     args = p.parse_args()
     app = QApplication(sys.argv[:1])
     loop = install_loop(app)
@@ -151,7 +170,8 @@ def main() -> int:
     window.show()
     install_session(window)
     with tempfile.TemporaryDirectory() as tmp, loop:
-        results = loop.run_until_complete(run(window, Path(tmp), args.megabytes, args.repeat))
+        results = loop.run_until_complete(run(window, Path(tmp), args.megabytes, args.repeat,
+                                                 args.stream_seconds))
         window.file_actions.close_answer = "discard"
         window.close()
         loop.run_until_complete(window.controller.aclose())

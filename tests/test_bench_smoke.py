@@ -21,10 +21,11 @@ def test_story_files_benchmark_runs_and_prints_its_ratios() -> None:
 
 def test_window_files_benchmark_runs_and_prints_its_gaps() -> None:
     r = subprocess.run([sys.executable, str(BENCH / "bench_window_files.py"), "--megabytes",
-                        "0.05", "--repeat", "1"], capture_output=True, text=True, timeout=120,
+                        "0.05", "--repeat", "1", "--stream-seconds", "0.2"],
+                       capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert r.returncode == 0, r.stderr
-    for row in ("open", "open gap", "save", "save gap"):
+    for row in ("open", "open gap", "save", "save gap", "stream gap"):
         assert any(line.startswith(f"{row} ") and "ratio" in line
                    for line in r.stdout.splitlines()), r.stdout
 
