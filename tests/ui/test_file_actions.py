@@ -145,6 +145,8 @@ def test_file_menu_has_every_action_with_its_shortcut(win) -> None:
     assert fa.save_action.shortcut() == QKeySequence("Ctrl+S")
     assert fa.save_as_action.shortcut() == QKeySequence("Ctrl+Shift+S")
     assert fa.recent_menu.actions()[0].text() == "No recent files"
+    for a in (fa.new_action, fa.open_action, fa.save_action, fa.save_as_action):
+        assert a in win.actions()  # the shortcut works with the menu bar hidden
 
 
 def test_title_shows_the_file_and_the_unsaved_mark(qtbot, win, tmp_path) -> None:
@@ -463,3 +465,4 @@ def test_edits_made_while_saving_stay_unsaved(qtbot, win, tmp_path) -> None:
     wait_idle(qtbot, fa)
     assert storage.load_story(tmp_path / "s.kstory").text == "first"
     assert win.isWindowModified()
+
