@@ -42,6 +42,8 @@ SESSION_VERSION = 1
 JOURNAL_INTERVAL = 0.75
 #: ... checked on every change and by this timer, so streamed text is on disk within ~1 s
 FLUSH_TIMER_MS = 250
+#: discarded crash journals kept beside the live one, newest first
+KEEP_DISCARDED = 3
 
 
 def session_file_path() -> Path:
@@ -87,6 +89,18 @@ def set_aside(path: Path, why: str) -> Path:
         counter += 1
     os.replace(path, target)
     return target
+
+
+def prune_aside(path: Path, why: str, keep: int = KEEP_DISCARDED) -> None:
+    """Only the newest `keep` of what the user chose to discard stay (damaged files, which
+    nobody chose to lose, are never pruned)."""
+    kept = sorted(path.parent.glob(f"{path.name}.{why}-*"), key=lambda p: p.stat().st_mtime,
+                  reverse=True)
+    for old in kept[keep:]:
+        try:
+            old.unlink()
+        except OSError as exc:
+            log.warning("cannot remove the old journal %s: %s", old, exc)
 
 
 class Session(QObject):
@@ -230,6 +244,7 @@ class Session(QObject):
             name = "discard"
             try:
                 kept = set_aside(self.journal_path, "discarded")
+                prune_aside(self.journal_path, "discarded")
                 self.window.status.show_info(f"Discarded the interrupted session (kept as "
                                              f"{kept.name} in {kept.parent})")
             except OSError as exc:
