@@ -282,3 +282,22 @@ def test_stop_while_the_request_is_built_sends_nothing_and_gives_the_text_back(
     assert window.editor.prompt() == PROMPT
     assert window.story.text == "" and emulator.generations == []
     assert window.generate_action.isEnabled() and not window.stop_action.isEnabled()
+
+
+def test_replacing_the_story_mid_stream_stops_it_and_leaves_the_new_story_alone(
+        qtbot, make_emulator, make_window) -> None:
+    emu = make_emulator(token_rate=30.0)
+    window = make_window(emu.url)
+    wait_connected(qtbot, window)
+    window.settings_panel.set_values({"max_length": 200})
+    window.editor.set_prompt(PROMPT)
+    old = window.story
+    with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS) as done:
+        assert window.generate()
+        qtbot.waitUntil(lambda: len(window.last_reply()) > 3, timeout=WAIT_MS)
+        new = Story([Segment("user", "Fresh page. ")])
+        window.set_story(new)
+        assert window.output.locked_from() is None
+    assert done.args[0].stopped
+    assert new.text == "Fresh page. " and window.output.plain_text() == "Fresh page. "
+    assert old.text == PROMPT + done.args[0].text  # the stopped reply stayed where it began
