@@ -301,3 +301,4 @@ def test_replacing_the_story_mid_stream_stops_it_and_leaves_the_new_story_alone(
     assert done.args[0].stopped
     assert new.text == "Fresh page. " and window.output.plain_text() == "Fresh page. "
     assert old.text == PROMPT + done.args[0].text  # the stopped reply stayed where it began
+    assert old.segments[-1].meta.finish_reason == "stopped"
