@@ -151,7 +151,7 @@ class Story:
         self._undo: list[list[Segment]] = []
         #: the trailing segments of the step the newest `append_segment` opened (a reply may
         #: still stream into them), and the undo snapshots edits took meanwhile, each with how
-        #: many of those segments it holds: they get the final text (`_settle_stream`), so
+        #: many of those segments it holds: they get the final text (`_close_stream`), so
         #: undoing an edit made during a stream does not take back the rest of the reply
         self._stream_tail = 0
         self._stale: list[tuple[int, int]] = []

@@ -113,7 +113,9 @@ class MainWindow(QMainWindow):
         self.generate_action = QAction("Generate", self)
         self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"),
                                            QKeySequence("Ctrl+Enter")])
-        self.generate_action.setToolTip("Generate from the prompt (Ctrl+Enter)")
+        self.generate_action.setToolTip(
+            "Add the prompt to the story and generate from the story; with an empty prompt, "
+            "carry the story on (Ctrl+Enter)")
         self.generate_action.triggered.connect(self.generate)
 
         self.stop_action = QAction("Stop", self)

@@ -54,6 +54,9 @@ from .output_view import READING_WIDTH, mix, reading_font
 SOFT_BLOCK = 2000
 #: ... or, with no space in sight (CJK, a URL), here regardless.
 HARD_BLOCK = 4000
+#: set_story shows this many characters at once and the rest over the next event-loop turns,
+#: so opening a 10 MB story never freezes the window (Qt inserts ~1 MB in 60-100 ms)
+RENDER_CHUNK = 150_000
 #: Qt turns "\r\n" into a single block separator; the view shows a carriage return as this
 #: one-unit symbol so story and view positions stay in step.
 CR_SHOWN = "\u240d"
@@ -170,7 +173,8 @@ class StoryView(QPlainTextEdit):
         self._map = PositionMap()
         self._segs: list[Segment] = []  # the story's segment objects as rendered (no copies)
         self._lens: list[int] = []  # their rendered lengths (the last one grows while streaming)
-        self._length = 0  # story characters rendered
+        self._length = 0  # story characters rendered (all of them unless _behind)
+        self._behind = False  # set_story still rendering the rest of a long story
         self._marks: list[str] = []
         self._locked_from: int | None = None
         self._tail_format = QTextCharFormat()
@@ -185,6 +189,10 @@ class StoryView(QPlainTextEdit):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
         self._flush_timer.timeout.connect(self._flush)
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(0)
+        self._render_timer.timeout.connect(self._render_more)
         self._update_formats()
         self.document().contentsChange.connect(self._on_contents_change)
         self._story = story if story is not None else Story()
@@ -214,6 +222,7 @@ class StoryView(QPlainTextEdit):
     def plain_text(self) -> str:
         """The story text as the view shows it (equals story.text; copies the document)."""
         self._flush()
+        self.finish_rendering()
         shown = self._view_slice(0, self._map.view_hi(self._length))
         pieces, last = [], 0
         for index, b in enumerate(self._map.breaks):
@@ -294,8 +303,9 @@ class StoryView(QPlainTextEdit):
         start = 0
         with self._changing():
             for seg, length in zip(self._segs, self._lens, strict=True):
-                if length:
-                    self._select(self._map.view_hi(start), self._map.view_lo(start + length))
+                end = min(start + length, self._length)
+                if start < end:
+                    self._select(self._map.view_hi(start), self._map.view_lo(end))
                     self._cursor.setCharFormat(self.format_for(seg))
                 start += length
             if self._marks:
@@ -377,6 +387,9 @@ class StoryView(QPlainTextEdit):
     def _on_text_appended(self, event: TextAppended) -> None:
         if (self._fixes or self._needs_full_render) and self._flush():
             return
+        if self._behind:
+            self._lens[-1] += len(event.text)  # rendered with the rest of the story
+            return
         if event.position != self._length or event.index != len(self._segs) - 1:
             self._render_all()  # out of step (should not happen): the story is the truth
             return
@@ -391,7 +404,8 @@ class StoryView(QPlainTextEdit):
         self._segs.append(seg)
         self._lens.append(len(seg.text))
         self._tail_format = self.format_for(seg)
-        self._insert_at_end(seg.text, self._tail_format)
+        if not self._behind:
+            self._insert_at_end(seg.text, self._tail_format)
 
     def _on_segment_finished(self, index: int) -> None:
         if not 0 <= index < len(self._segs):
@@ -402,9 +416,11 @@ class StoryView(QPlainTextEdit):
             self._tail_format = self.format_for(seg)
         if self.format_for(old).toolTip() != self.format_for(seg).toolTip():
             start = sum(self._lens[:index])
-            with self._changing():
-                self._select(self._map.view_hi(start), self._map.view_lo(start + self._lens[index]))
-                self._cursor.setCharFormat(self.format_for(seg))
+            end = min(start + self._lens[index], self._length)
+            if start < end:
+                with self._changing():
+                    self._select(self._map.view_hi(start), self._map.view_lo(end))
+                    self._cursor.setCharFormat(self.format_for(seg))
 
     def _on_range_edited(self, event: RangeEdited) -> None:
         start, end, text = event.start, event.end, event.new_text
@@ -413,7 +429,8 @@ class StoryView(QPlainTextEdit):
                 and start < self._locked_from:
             self._locked_from += delta
         if not self._echo:
-            self._replace(start, end, [(text, self.edited_format)])
+            if start <= self._length:  # (beyond it: rendered with the rest of the story)
+                self._replace(start, min(end, self._length), [(text, self.edited_format)])
         else:
             self._length += delta
             self._formats_pending.append((start, start + len(text)))
@@ -424,6 +441,9 @@ class StoryView(QPlainTextEdit):
         """Undo, redo, load: re-render only what differs. Segments shared with the previous
         state (same objects) are skipped at both ends; inside the rest, text that reads the
         same and is shown the same way (an undone edit in a long segment) is kept too."""
+        if self._behind:
+            self._render_all()
+            return
         new = self._story.segments
         old, lens = self._segs, self._lens
         limit = min(len(old), len(new))
@@ -457,7 +477,6 @@ class StoryView(QPlainTextEdit):
     def _resync_segments(self) -> None:
         self._segs = list(self._story.segments)
         self._lens = [len(s.text) for s in self._segs]
-        self._length = sum(self._lens)
         self._tail_format = self.format_for(self._segs[-1]) if self._segs else QTextCharFormat()
 
     # ------------------------------------------------------------------ rendering
@@ -470,10 +489,36 @@ class StoryView(QPlainTextEdit):
             self._map.clear()
             self._cursor = QTextCursor(self.document())
             self._resync_segments()
-            full, breaks = self._write(0, [(s.text, self.format_for(s)) for s in self._segs])
-            self._map.replaced(0, 0, full, breaks)
-            self._length = len(full)
+            self._length = 0
             self._write_marks()
+        self._render_more()
+
+    def _render_more(self, everything: bool = False) -> None:
+        """Show the next chunk of a story that set_story (or an undo of a load) has not
+        shown yet; the rest follows on the next event-loop turn."""
+        if (self._fixes or self._needs_full_render) and self._flush():
+            return
+        end = len(self._story) if everything else min(len(self._story),
+                                                       self._length + RENDER_CHUNK)
+        with self._changing():
+            self._cursor.setPosition(self._map.view_hi(self._length))
+            full, breaks = self._write(self._length, self._pieces(self._length, end))
+            self._map.replaced(self._length, self._length, full, breaks)
+            self._length += len(full)
+        self._behind = self._length < len(self._story)
+        if self._behind:
+            self._render_timer.start()
+        else:
+            self._render_timer.stop()
+
+    def rendering(self) -> bool:
+        """True while set_story is still showing the rest of a long story."""
+        return self._behind
+
+    def finish_rendering(self) -> None:
+        """Show all of a long story now (set_story shows it over several event-loop turns)."""
+        if self._behind:
+            self._render_more(everything=True)
 
     def _write_marks(self) -> None:
         for mark in self._marks:

@@ -452,6 +452,7 @@ def test_busy_after_a_break_keeps_the_text_received(
     shown = window.last_reply()
     assert shown == first.text == outcome.text  # streamed + recovered: all the server made
     assert recovered_spans(window.story)
+    assert {seg.meta.finish_reason for seg in window.story.segments[1:]} == {"failed"}
     message = window.status_message()
     assert "busy" in message and "The text received so far is kept." in message
     assert window.status.message.property("error") is True

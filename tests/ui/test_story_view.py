@@ -381,6 +381,8 @@ def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryVi
     import kobold_gui.ui.story_view as sv
     monkeypatch.setattr(sv, "SOFT_BLOCK", 12)
     monkeypatch.setattr(sv, "HARD_BLOCK", 24)
+    if seed % 2:  # a long story shown over several event-loop turns while all this happens
+        monkeypatch.setattr(sv, "RENDER_CHUNK", 7)
     rng = random.Random(seed)
     alphabet = ["a", "b", " ", " ", "\n", "🙂", "東", "é", "\r", "\r\n"]
     story = Story([Segment("user", "Start 🙂 here. ")])
@@ -421,10 +423,12 @@ def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryVi
                 c.removeSelectedText()
         elif op < 0.72:
             story.edit(*sorted((rng.randint(0, length), rng.randint(0, length))), "E🙂")
-        elif op < 0.82:
+        elif op < 0.8:
             (story.undo if rng.random() < 0.6 else story.redo)()
             streaming = -1
             view.set_locked_from(None)
+        elif op < 0.82:
+            view.set_story(story)
         elif op < 0.87:
             view.add_mark(f"[mark {_step}]")
         elif op < 0.9:
@@ -446,3 +450,23 @@ def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryVi
 
 def _from_view_doc(view: StoryView) -> str:
     return view.document().toRawText().replace("\u2029", "\n").replace("\u240d", "\r")
+
+
+def test_a_long_story_is_shown_over_several_turns_and_stays_exact(view: StoryView, qtbot,
+                                                                  monkeypatch) -> None:
+    import kobold_gui.ui.story_view as sv
+    monkeypatch.setattr(sv, "RENDER_CHUNK", 1000)
+    text = "".join(f"Line {i} of the story 🙂.\n" for i in range(2000))  # ~50 K characters
+    story = Story([Segment("user", text)])
+    view.set_story(story)
+    assert view.document().characterCount() < len(text)  # not all at once
+    index = story.append_segment("model")
+    story.append_text(index, "Streaming while it renders.")  # lands at the end, in order
+    place_cursor(view, 0)
+    qtbot.keyClicks(view, ">")  # editing the part already shown
+    assert story.text.startswith(">Line 0")
+    qtbot.waitUntil(lambda: not view.rendering(), timeout=10_000)
+    assert_in_step(view)
+    assert _from_view_doc(view) == expected_document(view)
+    story.append_text(-1, " More.")  # (the edit at 0 moved the reply to index 2)
+    assert view.plain_text().endswith("renders. More.")

@@ -6,6 +6,7 @@ elsewhere stay possible while it does, and undo, redo and Delete Last Reply act 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
@@ -53,6 +54,27 @@ def type_memory(qtbot, window, text: str) -> None:
     field = window.settings_panel.widget_for("memory")
     field.moveCursor(QTextCursor.MoveOperation.End)
     qtbot.keyClicks(field, text)
+
+
+def hold_the_last_token(emu) -> threading.Event:
+    """The emulator's generations keep their last token until the returned event is set, so
+    a test can act while the reply is still streaming however slowly this machine runs."""
+    release = threading.Event()
+    model = emu.engine.model
+    original = model.steps
+
+    def held(*args, **kwargs):
+        previous = None
+        for step in original(*args, **kwargs):
+            if previous is not None:
+                yield previous
+            previous = step
+        release.wait(WAIT_MS / 1000)
+        if previous is not None:
+            yield previous
+
+    model.steps = held
+    return release
 
 
 # ---------------------------------------------------------------------------------- the context
@@ -151,7 +173,8 @@ def test_the_reply_records_how_it_was_made(qtbot, window, emulator) -> None:
 # ---------------------------------------------------------------------------------- editing
 def test_an_edit_during_the_stream_lands_and_the_reply_completes_intact(
         qtbot, make_emulator, make_window) -> None:
-    emu = make_emulator(token_rate=30.0)
+    emu = make_emulator(token_rate=100.0)
+    edits_done = hold_the_last_token(emu)
     window = make_window(emu.url)
     wait_connected(qtbot, window)
     window.settings_panel.set_values({"max_length": 40})
@@ -173,6 +196,7 @@ def test_an_edit_during_the_stream_lands_and_the_reply_completes_intact(
         type_into_view(qtbot, window, -1, "X")
         assert refused, "typing into the growing reply must be refused with a reason"
         assert "X" not in window.story.text[len(streaming) - 1:]
+        edits_done.set()
     record = emu.last_generation
     assert done.args[0].text == record.text
     assert window.story.text == "Hi. " + PROMPT + record.text
@@ -282,3 +306,23 @@ def test_stop_while_the_request_is_built_sends_nothing_and_gives_the_text_back(
     assert window.editor.prompt() == PROMPT
     assert window.story.text == "" and emulator.generations == []
     assert window.generate_action.isEnabled() and not window.stop_action.isEnabled()
+
+
+def test_replacing_the_story_mid_stream_stops_it_and_leaves_the_new_story_alone(
+        qtbot, make_emulator, make_window) -> None:
+    emu = make_emulator(token_rate=30.0)
+    window = make_window(emu.url)
+    wait_connected(qtbot, window)
+    window.settings_panel.set_values({"max_length": 200})
+    window.editor.set_prompt(PROMPT)
+    old = window.story
+    with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS) as done:
+        assert window.generate()
+        qtbot.waitUntil(lambda: len(window.last_reply()) > 3, timeout=WAIT_MS)
+        new = Story([Segment("user", "Fresh page. ")])
+        window.set_story(new)
+        assert window.output.locked_from() is None
+    assert done.args[0].stopped
+    assert new.text == "Fresh page. " and window.output.plain_text() == "Fresh page. "
+    assert old.text == PROMPT + done.args[0].text  # the stopped reply stayed where it began
+    assert old.segments[-1].meta.finish_reason == "stopped"
