@@ -301,7 +301,8 @@ class FileActions(QObject):
         self.recent_menu.clear()
         paths = self.recent.paths()
         for number, entry in enumerate(paths, 1):
-            label = f"&{number % 10} {Path(entry).name}" if number <= 10 else Path(entry).name
+            name = Path(entry).name.replace("&", "&&")  # a name's "&" is not a mnemonic
+            label = f"&{number % 10} {name}"
             a = self.recent_menu.addAction(label)
             a.setToolTip(entry)
             a.setData(entry)
@@ -323,7 +324,8 @@ class FileActions(QObject):
 
     def update_title(self) -> None:
         # "[*]" is where Qt shows the unsaved mark (setWindowModified)
-        self.window.setWindowTitle(f"{self.title_name()}[*] — {APP_TITLE}")
+        name = self.title_name().replace("[*]", "[*][*]")  # Qt shows "[*][*]" as "[*]"
+        self.window.setWindowTitle(f"{name}[*] — {APP_TITLE}")
         self._update_mark()
 
     def _update_mark(self) -> None:
