@@ -161,6 +161,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--megabytes", type=float, default=10.0)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--no-session", action="store_true",
+                   help="without the session journal (to see what the journal costs)")
     p.add_argument("--stream-seconds", type=float, default=3.0,
                    help="how long tokens stream (50/s) into the opened story, journalled")
     args = p.parse_args()
@@ -168,7 +170,8 @@ def main() -> int:
     loop = install_loop(app)
     window = MainWindow(Controller(DEFAULT_URL, None))
     window.show()
-    install_session(window)
+    if not args.no_session:
+        install_session(window)
     with tempfile.TemporaryDirectory() as tmp, loop:
         results = loop.run_until_complete(run(window, Path(tmp), args.megabytes, args.repeat,
                                                  args.stream_seconds))
