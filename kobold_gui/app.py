@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(controller)
     app_settings.attach(window, session_password=session_password,
                         transient_url=emulator.url if emulator is not None else None)
+    from .ui.session import install_session
+
+    # journal, the story kept from the last run, the offer to restore a crashed session
+    install_session(window, fresh=args.self_test)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
     window.show()
@@ -165,6 +169,13 @@ async def self_test(window: MainWindow, timeout: float = SELF_TEST_TIMEOUT) -> i
 
     controller.generation_finished.connect(settle)
     controller.generation_failed.connect(settle)
+    not_sent: list[str] = []  # why the request could not be built (it did not fit)
+
+    def refused(message: str, _text: str) -> None:
+        not_sent.append(message)
+        settle(None)
+
+    controller.not_sent.connect(refused)
     try:
         async with asyncio.timeout(timeout):
             while controller.server is None:
@@ -179,11 +190,14 @@ async def self_test(window: MainWindow, timeout: float = SELF_TEST_TIMEOUT) -> i
         print(f"self-test: timed out after {timeout:g} s ({window.state_text()}: "
               f"{window.status_message()})", file=sys.stderr)
         return 2
+    if not_sent:
+        print(f"self-test: not sent: {not_sent[0]}", file=sys.stderr)
+        return 1
     if isinstance(result, Failed):
         print(f"self-test: failed: {result.error.message}", file=sys.stderr)
         return 1
     text = getattr(result, "text", "")
-    shown = window.output.last_generated()
+    shown = window.last_reply()
     if not text or shown != text:
         print(f"self-test: the window shows {len(shown)} of {len(text)} characters",
               file=sys.stderr)

@@ -17,3 +17,23 @@ def test_story_files_benchmark_runs_and_prints_its_ratios() -> None:
     assert r.returncode == 0, r.stderr
     for row in ("save", "open", "lite", "journal"):
         assert any(line.startswith(row) and "ratio" in line for line in r.stdout.splitlines())
+
+
+def test_window_files_benchmark_runs_and_prints_its_gaps() -> None:
+    r = subprocess.run([sys.executable, str(BENCH / "bench_window_files.py"), "--megabytes",
+                        "0.05", "--repeat", "1", "--stream-seconds", "0.2"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert r.returncode == 0, r.stderr
+    for row in ("open", "open gap", "save", "save gap", "stream gap"):
+        assert any(line.startswith(f"{row} ") and "ratio" in line
+                   for line in r.stdout.splitlines()), r.stdout
+
+
+def test_story_view_benchmark_runs_and_prints_its_ratios() -> None:
+    r = subprocess.run([sys.executable, str(BENCH / "bench_story_view.py"), "--kilobytes", "5",
+                        "--megabytes", "0.05", "--repeat", "5"], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr
+    for row in ("paragraph", "story", "bare"):
+        assert any(line.startswith(row) and "ratio" in line for line in r.stdout.splitlines())

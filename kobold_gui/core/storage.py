@@ -121,11 +121,18 @@ def _fsync_dir(directory: Path) -> None:
 def save_story(path: Path | str, story: Story, *, force: bool = False) -> None:
     """Save in our format; refuses (EmptyOverwrite) to blank a file that holds a story with
     text unless `force`. Marks the story saved."""
-    path = Path(path)
-    if not force and not story.text.strip() and _has_text(path):
-        raise EmptyOverwrite(path)
-    atomic_write(path, story.to_json())
+    write_story_bytes(path, story.to_json(), empty=not has_text(story), force=force)
     story.mark_saved()
+
+
+def write_story_bytes(path: Path | str, data: bytes, *, empty: bool, force: bool = False) -> None:
+    """`atomic_write` of an already encoded story (any format), with save_story's refusal:
+    EmptyOverwrite when `empty` and the file holds a story with text, unless `force`. Safe to
+    call off the UI thread: it touches only the file and `data`."""
+    path = Path(path)
+    if not force and empty and _has_text(path):
+        raise EmptyOverwrite(path)
+    atomic_write(path, data)
 
 
 def load_story(path: Path | str) -> Story:
@@ -134,15 +141,23 @@ def load_story(path: Path | str) -> Story:
 
 
 def _has_text(path: Path) -> bool:
+    from kobold_gui.core.storyfiles import StoryFileError, load_story_bytes
+
     try:
-        old = Story.from_json(path.read_bytes())
+        old = load_story_bytes(path.read_bytes())  # ours or foreign (a Lite save, a text)
     except FileNotFoundError:
         return False
-    except (OSError, StoryFormatError):
+    except (OSError, StoryFormatError, StoryFileError):
         # A file we cannot read as ours: not our business to judge its emptiness here, but
         # it is not empty either if it has bytes.
         return path.exists() and path.stat().st_size > 0
-    return bool(old.text.strip())
+    return has_text(old)
+
+
+def has_text(story: Story) -> bool:
+    """Whether any segment holds more than whitespace; never joins the whole text (one
+    10 MB join holds the GIL long enough to freeze the window for a frame)."""
+    return any(segment.text.strip() for segment in story.segments)
 
 
 # --- the session journal -----------------------------------------------------------------------
@@ -176,7 +191,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         self._story = story
-        self._record({"op": "snapshot", "story": story.to_dict()})
+        self._record_snapshot()
         self.flush()
         self._unsubscribe = story.subscribe(self._on_change)
 
@@ -185,12 +200,25 @@ class Journal:
             self._unsubscribe()
             self._unsubscribe = None
         self.close()
+        self._story = None
 
     def close(self) -> None:
         if self._file is not None:
             self.flush()
             self._file.close()
             self._file = None
+
+    @property
+    def story(self) -> Story | None:
+        """The story being followed (None when detached)."""
+        return self._story
+
+    def rename(self, path: Path | str) -> None:
+        """Move the journal file (kept open) to `path`: a journal prepared beside the live one,
+        off the UI thread, takes its place in one atomic step."""
+        path = Path(path)
+        os.replace(self.path, path)
+        self.path = path
 
     def discard(self) -> None:
         """The session is safe elsewhere (saved, or quit cleanly): no restore offer next time."""
@@ -208,7 +236,8 @@ class Journal:
         self._last_flush = self._clock()
         if not self._pending or self._file is None:
             return
-        self._file.write("".join(self._pending))
+        for piece in self._pending:  # a big snapshot is many pieces: encoded a piece at a time
+            self._file.write(piece)
         self._pending.clear()
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -217,6 +246,13 @@ class Journal:
         assert self._story is not None
         record["rev"] = self._story.revision
         self._pending.append(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _record_snapshot(self) -> None:
+        """The whole story as one line, built from small pieces (see Story.json_pieces)."""
+        assert self._story is not None
+        self._pending.append(f'{{"op": "snapshot", "rev": {self._story.revision}, "story": ')
+        self._pending.extend(self._story.json_pieces(separator=""))
+        self._pending.append("}\n")
 
     def _on_change(self, event: StoryEvent) -> None:
         story = self._story
@@ -241,7 +277,7 @@ class Journal:
                 self._record({"op": "fields", "story": fields})
             case Reset():
                 # rare (undo, redo): a full snapshot is simplest and cannot drift
-                self._record({"op": "snapshot", "story": story.to_dict()})
+                self._record_snapshot()
         self.flush_if_due()
 
 

@@ -149,6 +149,12 @@ class Story:
         self.extra: dict[str, Any] = dict(extra or {})
         self._listeners: list[Listener] = []
         self._undo: list[list[Segment]] = []
+        #: the trailing segments of the step the newest `append_segment` opened (a reply may
+        #: still stream into them), and the undo snapshots edits took meanwhile, each with how
+        #: many of those segments it holds: they get the final text (`_close_stream`), so
+        #: undoing an edit made during a stream does not take back the rest of the reply
+        self._stream_tail = 0
+        self._stale: list[tuple[int, int]] = []
         self._redo: list[list[Segment]] = []
         self.revision = 0
         self._saved_revision = 0
@@ -207,6 +213,10 @@ class Story:
     def mark_saved(self) -> None:
         self._saved_revision = self.revision
 
+    def mark_unsaved(self) -> None:
+        """Dirty until the next save (a story brought back from a kept or crashed session)."""
+        self._saved_revision = -1
+
     # --- observers -------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -226,13 +236,18 @@ class Story:
     # --- text operations -------------------------------------------------------------------
 
     def append_segment(self, author: Author, text: str = "",
-                       meta: GenerationMeta | None = None) -> int:
+                       meta: GenerationMeta | None = None, *, undo_step: bool = True) -> int:
         """A new segment at the end; returns its index. Starts an undo step that also holds
-        the text later streamed into it (one generation = one undo)."""
+        the text later streamed into it (one generation = one undo); `undo_step=False` adds
+        it to the current step instead (text recovered after a break, and the reply after it,
+        belong to the generation they continue)."""
         if author not in _AUTHORS:
             raise ValueError(f"unknown author {author!r}")
-        self._push_undo()
+        if undo_step:
+            self._close_stream()
+            self._push_undo()
         self._fold_tail()
+        self._stream_tail += 1
         self._segments.append(Segment(author, text, meta))
         self._ends.append(len(self) + len(text))
         index = len(self._segments) - 1
@@ -267,7 +282,12 @@ class Story:
             raise IndexError(f"range {start}..{end} outside the story (length {len(self)})")
         if start == end and not new_text:
             return
+        tail_start = self.segment_start(len(self._segments) - self._stream_tail)
+        if self._stream_tail and (end > tail_start or start == len(self)):
+            self._close_stream()  # the edit reaches into the streamed segments
         self._push_undo()
+        if self._stream_tail:
+            self._stale.append((len(self._undo) - 1, self._stream_tail))
         self._replace(start, end, new_text)
         self._changed(RangeEdited(start, end, new_text))
 
@@ -280,6 +300,7 @@ class Story:
         else:
             return False
         start, end = self.segment_start(index), self._ends[index]
+        self._close_stream()
         self._push_undo()
         if end > start:  # exactly an edit to nothing, so a journal replays it as one
             self._replace(start, end, "")
@@ -351,12 +372,25 @@ class Story:
     def _swap(self, source: list[list[Segment]], target: list[list[Segment]]) -> bool:
         if not source:
             return False
+        self._close_stream()
         self._fold_tail()
         target.append(list(self._segments))
         self._segments = source.pop()
         self._rebuild_ends()
         self._changed(Reset())
         return True
+
+    def _close_stream(self) -> None:
+        """Nothing streams into the current tail any more: the snapshots edits took while it
+        grew get its final segments in place of the partial ones they hold."""
+        if self._stale:
+            self._fold_tail()
+            tail = self._segments[len(self._segments) - self._stream_tail:]
+            for index, count in self._stale:
+                snapshot = self._undo[index]
+                self._undo[index] = snapshot[:len(snapshot) - count] + tail
+            self._stale.clear()
+        self._stream_tail = 0
 
     def _push_undo(self) -> None:
         self._fold_tail()
@@ -412,16 +446,55 @@ class Story:
                 raise
             raise StoryFormatError(f"damaged story: {exc}") from exc
 
+    def json_pieces(self, separator: str = "\n") -> list[str]:
+        """Our format as small pieces, one segment each, joined by `separator` lines: a worker
+        thread encoding a big story hands the GIL back between them (a single json.dumps of
+        10 MB holds it ~100 ms, freezing the window), and `from_json` reads it back the same
+        way. The result is ordinary JSON."""
+        data = self.to_dict()
+        segments = data.pop("segments")
+        head = json.dumps(data, ensure_ascii=False)
+        pieces = [head[:-1] + ', "segments": [']
+        last = len(segments) - 1
+        for number, segment in enumerate(segments):
+            comma = "," if number < last else ""
+            pieces.append(separator + json.dumps(segment, ensure_ascii=False) + comma)
+        pieces.append(separator + "]}")
+        return pieces
+
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+        return b"".join(piece.encode("utf-8") for piece in self.json_pieces())
 
     @classmethod
     def from_json(cls, data: bytes) -> Story:
+        fast = _from_json_lines(data)
+        if fast is not None:
+            return cls.from_dict(fast)
         try:
             parsed = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoryFormatError(f"not a kobold_gui story: {exc}") from exc
         return cls.from_dict(parsed)
+
+
+def _from_json_lines(data: bytes) -> dict[str, Any] | None:
+    """The layout `to_json` writes, parsed a line (a segment) at a time; None for any other
+    layout (hand-edited, pretty-printed, damaged), which the whole-document parser handles."""
+    lines = data.split(b"\n")
+    if len(lines) < 2 or not lines[0].endswith(b'"segments": [') or lines[-1] != b"]}":
+        return None
+    body = lines[1:-1]
+    if any(not line.endswith(b",") for line in body[:-1]) or (body and body[-1].endswith(b",")):
+        return None
+    try:
+        head = json.loads(lines[0] + b"]}")
+        segments = [json.loads(line[:-1] if line.endswith(b",") else line) for line in body]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(head, dict) or head.get("segments") != []:
+        return None
+    head["segments"] = segments
+    return head
 
 
 def _merge_edited(segments: list[Segment]) -> list[Segment]:

@@ -22,11 +22,24 @@ _MODE_OF: dict[str, Mode] = {"story": "story", "instruct": "instruct", "chat": "
 StoryFileError = FormatError
 
 
+#: how every file our writer makes begins (a cheap test that spares a whole-file parse)
+OWN_PREFIX = b'{"format": "kobold_gui.story"'
+
+
 def load_story_bytes(data: bytes) -> Story:
     """Detect the format from the content (never the name) and read it."""
-    if detect(data) == "kobold_gui":
-        return Story.from_json(data)
-    return from_data(load(data))
+    return read_story_bytes(data)[0]
+
+
+def read_story_bytes(data: bytes) -> tuple[Story, str]:
+    """(story, detected format name as `formats.detect` gives it). Our own files are parsed
+    once, a segment at a time; foreign ones are classified, then read."""
+    if data.startswith(OWN_PREFIX):
+        return Story.from_json(data), "kobold_gui"
+    fmt = detect(data)
+    if fmt == "kobold_gui":
+        return Story.from_json(data), fmt
+    return from_data(load(data)), fmt
 
 
 def dump_story(story: Story, fmt: str) -> bytes:

@@ -1,5 +1,11 @@
 """The single bridge between the asyncio core and Qt: owns the client and the running task.
 
+The story is the context (issue 7): `generate()` appends what the user typed as a "user"
+segment, builds the request from the story (`core.context.build_request`: memory in the server's
+`memory` field, the newest text that fits the budget) and streams the reply into "model"
+segments at the end of the story, "recovered" ones for text fetched after a broken stream. The
+story is the only copy of the text; views follow its change events.
+
 Core events arrive through a callback on the qasync loop and leave as Qt signals. Streamed text
 is batched and emitted at most once per frame, so the view's cost does not follow the token rate.
 UI state changes synchronously in `generate()`/`stop()` (a task cancelled before its first step
@@ -14,12 +20,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core import errors as E
+from ..core import settings as sampler_settings
+from ..core.context import (
+    Budget,
+    BudgetError,
+    ContextOverflow,
+    ContextPlan,
+    TokenCache,
+    build_request,
+)
 from ..core.events import (
     ConnectionState,
     Event,
@@ -36,11 +51,23 @@ from ..core.generation import Generation, ResilienceConfig
 from ..core.logs import register_secret
 from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
-from ..core.transcript import Transcript
+from ..core.story import (
+    Author,
+    GenerationMeta,
+    RangeEdited,
+    Reset,
+    Segment,
+    Story,
+    StoryEvent,
+)
 
 log = logging.getLogger(__name__)
 
 FRAME_MS = 16
+#: How often the context is planned again when the story changed while it was being counted.
+MAX_REPLANS = 5
+#: Request fields that are the context, not settings (GenerationMeta.settings leaves them out).
+CONTEXT_FIELDS = frozenset({"prompt", "memory", "genkey"})
 
 
 class Controller(QObject):
@@ -50,8 +77,15 @@ class Controller(QObject):
     server_changed = Signal(object)
     #: a person-readable message about the last connection or generation problem
     error = Signal(str)
-    #: (prompt, continues): `continues` when the prompt is the story so far, carried on
+    #: (user text, continues): `continues` when there is no new input (the story carries on)
     generation_started = Signal(str, bool)
+    #: nothing was sent: (why, the user's text to give back to the prompt box)
+    not_sent = Signal(str, str)
+    #: the ContextPlan of the generation being sent (tokens used and available)
+    context_planned = Signal(object)
+    #: story position where the growing reply starts (None: nothing grows): the view keeps
+    #: everything from there on read-only
+    reply_start_changed = Signal(object)
     #: batched generated text, in order
     text_appended = Signal(str)
     #: text recovered from the server after a broken stream
@@ -92,8 +126,21 @@ class Controller(QObject):
         self.password = password
         self._stream_chars = 0
         self._stream_events = 0
-        #: the session: prompts, generated and recovered spans
-        self.transcript = Transcript()
+        #: the document the next generation reads and writes
+        self._story = Story()
+        #: the story the running generation writes into (kept if the window's is replaced)
+        self._target: Story | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._user_text = ""
+        self._not_sent_reason = ""
+        #: the running reply: author of its last segment, its segments and characters
+        self._reply_author: Author | None = None
+        self._reply_segments = 0
+        self._reply_chars = 0
+        self._started_wall: float = 0.0
+        #: token counts per exact text, for one server and model
+        self._token_cache = TokenCache()
+        self._cache_key: tuple[str, str | None] | None = None
         #: background work this controller owns (see `_spawn`); awaited by `aclose()`
         self._tasks: set[asyncio.Task[Any]] = set()
         #: the subset that must run to its end (closing an old client), never cancelled
@@ -191,11 +238,23 @@ class Controller(QObject):
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def generate(self, prompt: str, settings: Mapping[str, Any], *,
-                 continues: bool = False) -> bool:
-        """Start a generation; False (and an `error` signal) if it cannot start.
+    @property
+    def story(self) -> Story:
+        return self._story
 
-        `continues`: the prompt is the story so far (Continue), already in the transcript.
+    def set_story(self, story: Story) -> None:
+        """Generate from `story` from now on (the window replaced its document). A running
+        generation is stopped: its text still lands in the story it started in."""
+        self.stop()
+        self._story = story
+        self._emit_reply_start()  # nothing grows in this one
+
+    def generate(self, user_text: str, settings: Mapping[str, Any]) -> bool:
+        """Start a generation from the story; False (and an `error` signal) if it cannot start.
+
+        `user_text` (verbatim) becomes a "user" segment at the end once the request fits;
+        empty: carry the story on (Continue). Counting the tokens takes round trips, so the
+        request is built in the task: if it cannot fit, `not_sent` gives the text back.
         """
         if self.busy:
             return False
@@ -204,32 +263,102 @@ class Controller(QObject):
             if self._client is None:
                 return False
         try:
-            generation = Generation(self._client, prompt, settings, self._on_event,
-                                    config=self.config, mode=self._mode)
+            values = sampler_settings.validate(settings)
+            budget = Budget(int(values["max_context_length"]), int(values["max_length"]))
         except E.KoboldError as err:
             self.error.emit(err.message)
             return False
+        except BudgetError as err:
+            self.error.emit(f"Not sent: {err}")
+            return False
         if self._monitor is not None:
             self._monitor.pause()
-        self._generation = generation
+        self._generation = None
+        self._target = self._story
+        self._user_text = user_text
+        self._not_sent_reason = "Stopped before anything was sent"
+        self._reply_author, self._reply_segments, self._reply_chars = None, 0, 0
+        self._started_wall = time.time()
         self._stream_chars = 0
         self._stream_events = 0
-        self.busy_changed.emit(True)
-        if not continues:
-            self.transcript.add("prompt", prompt)
-        self.generation_started.emit(prompt, continues)
-        self._task = asyncio.ensure_future(generation.run())
+        self._unsubscribe = self._target.subscribe(self._on_story_event)
+        self._task = asyncio.ensure_future(self._run(self._target, user_text, dict(settings),
+                                                     budget))
         self._task.add_done_callback(self._on_done)
+        self.busy_changed.emit(True)
+        self._emit_reply_start()
+        self.generation_started.emit(user_text, not user_text)
         return True
 
-    def new_transcript(self) -> None:
-        """Start an empty session document (the window's Clear Output)."""
-        self.transcript = Transcript()
+    async def _run(self, story: Story, user_text: str, settings: dict[str, Any],
+                   budget: Budget) -> Finished | Failed | None:
+        """Plan the context, then append the user's text and run the generation.
+
+        None: nothing was sent (`_not_sent_reason` says why)."""
+        client = self._client
+        assert client is not None
+        try:
+            plan = await self._plan(client, story, user_text, budget)
+            # Memory is the story's: it goes once, in the server's `memory` field.
+            settings["memory"] = plan.memory or None
+            generation = Generation(client, plan.prompt, settings, self._on_event,
+                                    config=self.config, mode=self._mode)
+        except (ContextOverflow, E.KoboldError) as err:
+            message = err.message if isinstance(err, E.KoboldError) else str(err)
+            self._not_sent_reason = f"Not sent: {message}"
+            return None
+        # No await since the plan was checked against the story: nothing changed it since.
+        if user_text:
+            story.append_segment("user", user_text)
+            self._emit_reply_start()
+        self._generation = generation
+        self.context_planned.emit(plan)
+        return await generation.run()
+
+    async def _plan(self, client: KoboldClient, story: Story, user_text: str,
+                    budget: Budget) -> ContextPlan:
+        """The request for `story` plus `user_text`, counted again if the user edited the
+        story while it was being counted."""
+        key = (client.url, self.server.model if self.server else None)
+        if key != self._cache_key:  # tokenizers differ between models
+            self._token_cache, self._cache_key = TokenCache(), key
+        plan: ContextPlan | None = None
+        for _ in range(MAX_REPLANS):
+            revision = story.revision
+            plan = await build_request(_with_user_text(story, user_text), budget,
+                                       client.tokencount, self._token_cache)
+            if story.revision == revision:
+                break
+        assert plan is not None
+        return plan
+
+    @property
+    def reply_start(self) -> int | None:
+        """Where the growing reply starts in the story (None: nothing generates into it)."""
+        if not self.busy or self._target is None or self._target is not self._story:
+            return None
+        return len(self._target) - self._reply_chars
+
+    def _emit_reply_start(self) -> None:
+        self.reply_start_changed.emit(self.reply_start)
+
+    def _on_story_event(self, event: StoryEvent) -> None:
+        """An edit before the growing reply moves where it starts."""
+        if isinstance(event, RangeEdited | Reset) and self.busy:
+            if isinstance(event, Reset):
+                # Undo/load while streaming: the reply may be gone; go on in a new segment.
+                self._reply_author, self._reply_chars = None, 0
+            self._emit_reply_start()
 
     def stop(self) -> None:
-        """Stop the generation, or cancel its pending retry; the text so far is kept."""
-        if self._generation is not None and self.busy:
+        """Stop the generation, or cancel its pending retry; the text so far is kept. While
+        the request is still being built, nothing is sent."""
+        if not self.busy:
+            return
+        if self._generation is not None:
             self._generation.stop()
+        elif self._task is not None:
+            self._task.cancel()
 
     cancel_retry = stop
 
@@ -246,7 +375,7 @@ class Controller(QObject):
                 self._flush_timer.start()
         elif isinstance(event, Recovered):
             self._flush()
-            self.transcript.add("recovered", event.text)
+            self._append_reply("recovered", event.text)
             self.text_recovered.emit(event.text)
         elif isinstance(event, StateChanged):
             self._set_state(event.state, event.detail)
@@ -261,9 +390,46 @@ class Controller(QObject):
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
-            self.transcript.add("generated", text)
+            self._append_reply("model", text)
             self.text_appended.emit(text)
             self._emit_speed()
+
+    def _append_reply(self, author: Author, text: str) -> None:
+        """Into the reply's last segment, or a new one when the author changes (text
+        recovered after a break, the stream after it): all one undo step."""
+        story = self._target
+        if story is None or not text:
+            return
+        if self._reply_author == author:
+            story.append_text(-1, text)
+        else:
+            story.append_segment(author, text, undo_step=self._reply_segments == 0)
+            self._reply_author = author
+            self._reply_segments += 1
+        self._reply_chars += len(text)
+
+    def _finish_reply(self, finish_reason: str) -> None:
+        """Record on the reply's segments how they were made and how the generation ended."""
+        story, g = self._target, self._generation
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._target = None
+        if story is None or g is None or not self._reply_segments:
+            return
+        body = g.requests[0].body
+        facts = [r.facts for r in g.requests if r.facts is not None and r.facts.ours]
+        meta = GenerationMeta(
+            model=self.server.model if self.server is not None else None,
+            server_url=g.client.url,
+            settings={k: v for k, v in body.items() if k not in CONTEXT_FIELDS},
+            started_at=self._started_wall, finished_at=time.time(),
+            tokens=sum(f.last_token_count for f in facts) if facts else None,
+            finish_reason=finish_reason)
+        count = len(story.segments)
+        for index in range(max(0, count - self._reply_segments), count):
+            if story.segment(index).author in ("model", "recovered"):
+                story.finish_segment(index, meta)
 
     def _emit_speed(self) -> None:
         g = self._generation
@@ -276,30 +442,37 @@ class Controller(QObject):
 
     def _on_done(self, task: asyncio.Task[Any]) -> None:
         self._flush()
-        self.busy_changed.emit(False)
         g = self._generation
+        outcome: Finished | Failed | None
+        if task.cancelled():
+            outcome = Finished(g.text, "stopped", stopped=True) if g is not None else None
+        elif task.exception() is not None:
+            exc = task.exception()
+            log.error("generation task crashed", exc_info=exc)
+            outcome = Failed(E.KoboldError(f"Internal error: {exc}"), g.text if g else "")
+        else:
+            outcome = task.result()
+        if isinstance(outcome, Finished):
+            self._finish_reply("stopped" if outcome.stopped else outcome.finish_reason)
+        else:
+            self._finish_reply("failed")
+        self.busy_changed.emit(False)
+        self.reply_start_changed.emit(None)
         if g is not None and g.mode == "poll":
             self._mode = "poll"  # do not try streaming again on this server
         if self._monitor is not None:
             self._monitor.start()
             self._monitor.resume(self.state)
-        if task.cancelled():
-            g = self._generation
-            self.generation_finished.emit(Finished(g.text if g else "", "stopped", stopped=True))
+        if outcome is None:  # it did not fit, or Stop came while it was being built
+            self.not_sent.emit(self._not_sent_reason, self._user_text)
             return
-        exc = task.exception()
-        if exc is not None:
-            log.error("generation task crashed", exc_info=exc)
-            self.generation_failed.emit(Failed(E.KoboldError(f"Internal error: {exc}"),
-                                               self._generation.text if self._generation else ""))
-            return
-        outcome = task.result()
         if isinstance(outcome, Failed):
-            self.error.emit(outcome.error.message)
+            if not task.cancelled() and task.exception() is None:
+                self.error.emit(outcome.error.message)
             self.generation_failed.emit(outcome)
         else:
             self.generation_finished.emit(outcome)
-            if not outcome.stopped and g is not None:
+            if not outcome.stopped and g is not None and not task.cancelled():
                 self._spawn(self._final_speed(g.client))
 
     async def _final_speed(self, client: KoboldClient) -> None:
@@ -321,8 +494,8 @@ class Controller(QObject):
         before the loop closes)."""
         self._closing = True
         if self.busy:
-            assert self._generation is not None and self._task is not None
-            self._generation.stop()
+            assert self._task is not None
+            self.stop()
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=5.0)
             except (TimeoutError, asyncio.CancelledError):
@@ -347,3 +520,13 @@ class Controller(QObject):
         # finaliser, which schedules its close as a task: let it run while the loop still does.
         for _ in range(3):
             await asyncio.sleep(0)
+
+
+def _with_user_text(story: Story, user_text: str) -> Story:
+    """`story` as it will be once `user_text` is appended, without touching it (segments are
+    immutable, so this copies references, not text)."""
+    if not user_text:
+        return story
+    return Story((*story.segments, Segment("user", user_text)), memory=story.memory,
+                 authors_note=story.authors_note, world_info=story.world_info,
+                 mode=story.mode)

@@ -2,17 +2,21 @@
 
 Why it stays thin: every widget lives in its own module and all server work happens in the
 controller, so this file only lays things out, owns the actions (Generate Ctrl+Enter, Stop Esc,
-Connect, Continue) and translates controller signals into view updates. It never opens a modal
-dialog for an error (a nested event loop inside the running qasync loop deadlocks — stack-notes
-pitfall 3); errors go to the status bar.
+Connect, Continue, Undo/Redo, Delete Last Reply) and translates controller signals into status
+updates. The story is the one document: the view renders it, the controller generates into it,
+the sampler panel's memory field edits its memory; all three are rebound on `story_replaced`.
+It never opens a modal dialog for an error (a nested event loop inside the running qasync loop
+deadlocks — stack-notes pitfall 3); errors go to the status bar.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+import shiboken6
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -20,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -31,16 +36,18 @@ from PySide6.QtWidgets import (
 )
 
 from ..core import settings
+from ..core.context import ContextPlan
 from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
-from ..core.story import Story
+from ..core.story import FieldsChanged, Reset, Story, StoryEvent
 from .controller import Controller
-from .output_view import OutputView
+from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
 from .settings_panel import SettingsPanel
 from .status import StatusBar
+from .story_view import StoryView
 from .style import app_icon, style_sheet
 
 #: Below this the toolbar, the buttons and the sampler panel no longer fit their words.
@@ -67,6 +74,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         #: the document: the one source of the text the view shows and the model is sent
         self.story = Story()
+        self._unsubscribe_story: Callable[[], None] | None = None
         self.setObjectName("mainWindow")
         self.setWindowTitle("Kobold GUI")
         self.setWindowIcon(app_icon())
@@ -78,7 +86,8 @@ class MainWindow(QMainWindow):
         self._password_help = PASSWORD_HELP
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
 
-        self.output = OutputView()
+        #: the story, editable (but for the growing reply), with marks outside it
+        self.output = StoryView()
         self.editor = PromptEditor()
         self.settings_panel = SettingsPanel()
         self.status = StatusBar(self)
@@ -98,6 +107,7 @@ class MainWindow(QMainWindow):
         self.status.set_state(controller.state)
         self.status.set_server(controller.server)
         self._busy_changed(controller.busy)
+        self._bind_story(self.story)
         self.editor.setFocus()
 
     # ------------------------------------------------------------------ building
@@ -105,7 +115,9 @@ class MainWindow(QMainWindow):
         self.generate_action = QAction("Generate", self)
         self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"),
                                            QKeySequence("Ctrl+Enter")])
-        self.generate_action.setToolTip("Generate from the prompt (Ctrl+Enter)")
+        self.generate_action.setToolTip(
+            "Add the prompt to the story and generate from the story; with an empty prompt, "
+            "carry the story on (Ctrl+Enter)")
         self.generate_action.triggered.connect(self.generate)
 
         self.stop_action = QAction("Stop", self)
@@ -117,13 +129,22 @@ class MainWindow(QMainWindow):
         self.continue_action.setShortcuts([QKeySequence("Ctrl+Shift+Return"),
                                            QKeySequence("Ctrl+Shift+Enter")])
         self.continue_action.setToolTip(
-            "Put the last prompt and its output into the editor and generate more "
-            "(Ctrl+Shift+Enter)")
+            "Generate more from the end of the story, without new input (Ctrl+Shift+Enter)")
         self.continue_action.triggered.connect(self.continue_generation)
 
-        self.clear_action = QAction("Clear Output", self)
-        self.clear_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
-        self.clear_action.triggered.connect(self.clear_output)
+        self.undo_action = QAction("Undo", self)
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.undo_action.setToolTip("Undo the last edit or the whole last reply (Ctrl+Z)")
+        self.undo_action.triggered.connect(self.undo)
+
+        self.redo_action = QAction("Redo", self)
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.setToolTip("Redo what Undo took back (Ctrl+Shift+Z)")
+        self.redo_action.triggered.connect(self.redo)
+
+        self.delete_reply_action = QAction("Delete Last Reply", self)
+        self.delete_reply_action.setToolTip("Remove the model's newest reply from the story")
+        self.delete_reply_action.triggered.connect(self.delete_last_reply)
 
         self.connect_action = QAction("Connect", self)
         self.connect_action.setToolTip("Connect to the server at this address")
@@ -139,7 +160,7 @@ class MainWindow(QMainWindow):
         self.focus_url_action.triggered.connect(self._focus_url)
 
         self.reset_settings_action = QAction("Reset Samplers to Defaults", self)
-        self.reset_settings_action.triggered.connect(self.settings_panel.reset_defaults)
+        self.reset_settings_action.triggered.connect(self.reset_samplers)
 
         self.quit_action = QAction("Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -149,8 +170,8 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(self.show_about)
 
         for action in (self.generate_action, self.stop_action, self.continue_action,
-                       self.clear_action, self.focus_url_action, self.reconnect_action,
-                       self.quit_action):
+                       self.undo_action, self.redo_action, self.delete_reply_action,
+                       self.focus_url_action, self.reconnect_action, self.quit_action):
             self.addAction(action)  # shortcuts work even with the menu bar hidden
 
     def _focus_url(self) -> None:
@@ -259,7 +280,7 @@ class MainWindow(QMainWindow):
         box.addWidget(self.settings_scroll, 1)
         reset = QPushButton("Reset to defaults")
         reset.setObjectName("resetButton")
-        reset.clicked.connect(self.settings_panel.reset_defaults)
+        reset.clicked.connect(self.reset_samplers)
         row = QHBoxLayout()
         row.setContentsMargins(12, 0, 12, 0)
         row.addStretch(1)
@@ -280,13 +301,17 @@ class MainWindow(QMainWindow):
     def _make_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addAction(self.quit_action)
+        self.file_actions = install_file_actions(self, file_menu)
+
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.delete_reply_action)
 
         gen_menu = menu.addMenu("&Generate")
         for action in (self.generate_action, self.continue_action, self.stop_action):
             gen_menu.addAction(action)
-        gen_menu.addSeparator()
-        gen_menu.addAction(self.clear_action)
 
         server_menu = menu.addMenu("&Server")
         server_menu.addAction(self.connect_action)
@@ -320,7 +345,9 @@ class MainWindow(QMainWindow):
         c.server_changed.connect(self._server_changed)
         c.error.connect(self._error)
         c.generation_started.connect(self._generation_started)
-        c.text_appended.connect(self.output.append_generated)
+        c.not_sent.connect(self._not_sent)
+        c.context_planned.connect(self._context_planned)
+        c.reply_start_changed.connect(self.output.set_locked_from)
         c.text_recovered.connect(self._text_recovered)
         c.retrying.connect(self._retrying)
         c.generation_finished.connect(self._generation_finished)
@@ -331,6 +358,14 @@ class MainWindow(QMainWindow):
         self.status.reconnect_button.clicked.connect(self.reconnect_now)
         self.editor.submit_requested.connect(self.generate_action.trigger)
         self.editor.stop_requested.connect(self.stop_action.trigger)
+        self.output.edit_refused.connect(self.status.show_error)
+        memory = self.settings_panel.widget_for("memory")
+        assert isinstance(memory, QPlainTextEdit)
+        memory.textChanged.connect(self._memory_typed)  # only the user's typing: set() blocks it
+        # After the slot above: a change the user typed has reached the story by then, so
+        # what still differs was set by code (reset, a preset) and is undone.
+        self.settings_panel.changed.connect(
+            lambda: QTimer.singleShot(0, self, self._show_story_memory))
 
     # ------------------------------------------------------------------ user actions
     def connect_to_server(self) -> None:
@@ -350,15 +385,70 @@ class MainWindow(QMainWindow):
         self._connecting_note = f"Connecting to {url}…"
         self.status.show_info(self._connecting_note)
 
-    def clear_output(self) -> None:
-        """Empty the view and start a new session document."""
-        self.output.clear_output()
-        self.controller.new_transcript()
-
     def set_story(self, story: Story) -> None:
         """Show `story` instead of the current one (the caller has asked about unsaved work)."""
-        self.story = story
+        self._bind_story(story)
         self.story_replaced.emit(story)
+
+    def _bind_story(self, story: Story) -> None:
+        """The view, the controller and the memory field all work on `story` from now on."""
+        if self._unsubscribe_story is not None:
+            self._unsubscribe_story()
+        self.story = story
+        self.controller.set_story(story)
+        self.output.clear_marks()
+        self.output.set_story(story)
+        self._unsubscribe_story = story.subscribe(self._story_changed)
+        self._show_story_memory()
+        self._update_edit_actions()
+
+    def _story_changed(self, event: StoryEvent) -> None:
+        if not shiboken6.isValid(self):  # a generation may end after the window is gone
+            return
+        if isinstance(event, FieldsChanged | Reset):
+            self._show_story_memory()
+        self._update_edit_actions()
+
+    def _memory_typed(self) -> None:
+        """The memory field is the story's memory (not a sampler value)."""
+        value = self.settings_panel.editors["memory"].get()
+        memory = value if isinstance(value, str) else ""
+        if memory != self.story.memory:
+            self.story.set_fields(memory=memory)
+
+    def _show_story_memory(self) -> None:
+        """Whatever set the panel's values (reset, a preset), it shows the story's memory."""
+        editor = self.settings_panel.editors["memory"]
+        value = editor.get()
+        if (value if isinstance(value, str) else "") != self.story.memory:
+            editor.set(self.story.memory or None)
+
+    def reset_samplers(self) -> None:
+        """Reset the samplers; the memory stays the story's."""
+        self.settings_panel.reset_defaults()
+        self._show_story_memory()
+
+    def undo(self) -> None:
+        if not self.controller.busy and self.story.undo():
+            self.status.show_info("Undone")
+
+    def redo(self) -> None:
+        if not self.controller.busy and self.story.redo():
+            self.status.show_info("Redone")
+
+    def delete_last_reply(self) -> None:
+        if self.controller.busy:
+            return
+        if self.story.delete_last_reply():
+            self.status.show_info("Deleted the last reply (Ctrl+Z brings it back)")
+        else:
+            self.status.show_error("There is no reply to delete")
+
+    def _update_edit_actions(self) -> None:
+        idle = not self.controller.busy
+        self.undo_action.setEnabled(idle and self.story.can_undo)
+        self.redo_action.setEnabled(idle and self.story.can_redo)
+        self.delete_reply_action.setEnabled(idle)
 
     def reconnect_now(self) -> None:
         """Try the server again now instead of waiting for the next automatic attempt."""
@@ -366,13 +456,26 @@ class MainWindow(QMainWindow):
             self._show_connecting(self.controller.url)
             self.controller.reconnect_now()
 
-    def generate(self, *, continues: bool = False) -> bool:
-        """Check the settings, then start a generation; False if nothing was sent."""
+    def generate(self) -> bool:
+        """Send the story, with what the prompt box holds appended; an empty box continues
+        the story. False if nothing was sent."""
+        text = self.editor.prompt()
+        return self._start(text if text.strip() else "")
+
+    def continue_generation(self) -> bool:
+        """Generate more from the end of the story, with no new input and no copy of it."""
+        if not self.controller.busy and not len(self.story):
+            self.status.show_error("There is no story to continue yet: write a prompt first")
+            self.editor.setFocus()
+            return False
+        return self._start("")
+
+    def _start(self, text: str) -> bool:
+        """Check the settings, then start a generation with `text` as the user's input."""
         if self.controller.busy:
             return False
-        prompt = self.editor.prompt()
         values = self.settings_panel.values()
-        if not prompt.strip() and not values.get("memory"):
+        if not text and not len(self.story) and not self.story.memory:
             self.status.show_error("Write a prompt first")
             self.editor.setFocus()
             return False
@@ -390,20 +493,28 @@ class MainWindow(QMainWindow):
             # A password typed after connecting counts too.
             self.connect_to_server()
         self.status.clear_error()
-        return self.controller.generate(prompt, values, continues=continues)
+        if not self.controller.generate(text, values):
+            return False
+        if text:
+            self.editor.set_prompt("")  # it is in the story now (or comes back if not sent)
+        return True
 
     def stop(self) -> None:
         if self.controller.busy:
             self.status.show_info("Stopping…")
             self.controller.stop()
 
-    def continue_generation(self) -> bool:
-        """The story so far (the last prompt and all text generated since) is sent as the
-        prompt; the new text continues it in the view, with no copy of it."""
-        if self.controller.busy or not self.output.last_prompt():
-            return False
-        self.editor.set_prompt(self.output.last_prompt() + self.output.last_generated())
-        return self.generate(continues=True)
+    def last_reply(self) -> str:
+        """The newest generation's text: the trailing model and recovered segments that
+        share its record (streaming ones have none yet)."""
+        segments = self.story.segments
+        reply: list[str] = []
+        meta = segments[-1].meta if segments else None
+        for seg in reversed(segments):
+            if seg.author not in ("model", "recovered") or seg.meta != meta:
+                break
+            reply.append(seg.text)
+        return "".join(reversed(reply))
 
     def about_text(self) -> str:
         return (f"<b>Kobold GUI</b> {html.escape(app_version())}<br>"
@@ -485,16 +596,30 @@ class MainWindow(QMainWindow):
         if bad:
             w.setFocus()
 
-    def _generation_started(self, prompt: str, continues: bool) -> None:
-        if continues:
-            self.output.continue_generation()
-        else:
-            self.output.begin_generation(prompt)
+    def _generation_started(self, _text: str, _continues: bool) -> None:
+        self.output.clear_marks()
         self.status.set_speed(None)
         self.status.show_info("Generating…")
 
+    def _not_sent(self, message: str, text: str) -> None:
+        """The request could not be built (it does not fit, or Stop came first): the story
+        is as it was, and the user's text goes back into the prompt box."""
+        if text:
+            self.editor.set_prompt(text + self.editor.prompt())
+        self.status.show_error(message)
+
+    def _context_planned(self, plan: ContextPlan) -> None:
+        estimated = " (estimated)" if plan.estimated else ""
+        label = self.status.context
+        label.setText(f"context {plan.used_tokens:,}/{plan.available_tokens:,}{estimated}")
+        cut = (f"\nThe oldest {plan.cut_chars:,} characters of the story did not fit."
+               if plan.cut_chars else "")
+        set_plain_tooltip(label, f"Memory and story sent: {plan.used_tokens:,} of the "
+                                 f"{plan.available_tokens:,} tokens the context leaves beside "
+                                 f"the reply{estimated}.{cut}")
+        label.show()
+
     def _text_recovered(self, text: str) -> None:
-        self.output.append_recovered(text)
         self.status.show_info(f"Recovered {len(text)} characters from the server")
 
     def _retrying(self, event: Retrying) -> None:
@@ -515,6 +640,7 @@ class MainWindow(QMainWindow):
         self.output.add_mark(f"[generation failed: {message}]")
 
     def _busy_changed(self, busy: bool) -> None:
+        self._update_edit_actions()
         self.generate_action.setEnabled(not busy)
         self.continue_action.setEnabled(not busy)
         self.stop_action.setEnabled(busy)
@@ -531,7 +657,13 @@ class MainWindow(QMainWindow):
         return self.status.message_text()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """Unsaved changes are asked about first (a non-modal box that closes the window
+        again once answered); only then does the generation stop."""
+        if not self.file_actions.confirm_close():
+            event.ignore()
+            return
         self.controller.stop()
+        self.file_actions.window_closing()
         super().closeEvent(event)
 
     def settings_values(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable, Iterator
 
 import pytest
+import shiboken6
 
 from kobold_gui.core.generation import ResilienceConfig
 from kobold_gui.core.protocol import DEFAULT_URL
@@ -63,8 +64,10 @@ def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
 
     yield factory
     for window in windows:
-        window.close()
-        closing = asyncio.ensure_future(window.controller.aclose())
+        controller = window.controller
+        if shiboken6.isValid(window):  # a window pytest-qt already deleted needs no close
+            window.close()
+        closing = asyncio.ensure_future(controller.aclose())
         qtbot.waitUntil(closing.done, timeout=WAIT_MS)
 
 

@@ -117,7 +117,7 @@ class Screen(QObject):
         s = Shown(why, w.state_text(), tooltip_text(bar.indicator), w.status_message(),
                   bar.countdown.text() if bar.countdown.isVisible() else "",
                   bar.indicator.dot.color().name(), bar.reconnect_button.isVisible(),
-                  w.output.last_generated(), bool(bar.message.property("error")))
+                  w.last_reply(), bool(bar.message.property("error")))
         self.shown.append(s)
         return s
 
@@ -178,7 +178,7 @@ class ServerFollowsTheWindow:
 
     def _window_changed(self, _text: str) -> None:  # on the Qt thread, after the view's slot
         with self._changed:
-            self._shown = len(self._window.output.last_generated())
+            self._shown = len(self._window.last_reply())
             self._changed.notify_all()
 
     def _wait(self, condition) -> None:
@@ -249,6 +249,16 @@ def recovered_spans_in_view(view) -> list[tuple[int, int]]:
     return spans
 
 
+def recovered_spans(story) -> list[tuple[int, int]]:
+    """(start, end) offsets in the story's text of its "recovered" segments."""
+    spans, position = [], 0
+    for seg in story.segments:
+        if seg.author == "recovered":
+            spans.append((position, position + len(seg.text)))
+        position += len(seg.text)
+    return spans
+
+
 @pytest.fixture
 def requests_log(caplog):
     """The emulator's request log: count the generation requests that reached it."""
@@ -272,9 +282,9 @@ def test_framing_faults_do_not_change_the_text(
     expected = emu.expected_text(PROMPT, 60)
     assert any(ord(c) > 127 for c in expected)  # multi-byte text: the case worth testing
     assert isinstance(outcome, Finished), outcome
-    assert window.output.last_generated() == expected == outcome.text
+    assert window.last_reply() == expected == outcome.text
     assert window.output.plain_text() == PROMPT + expected
-    assert window.controller.transcript.spans("recovered") == []
+    assert recovered_spans(window.story) == []
     assert recovered_spans_in_view(window.output) == []
     assert len(emu.generations) == 1
     assert "streaming" in screen.words()
@@ -296,7 +306,7 @@ def test_dropped_stream_is_recovered_marked_and_continued(
     outcome = screen.wait_outcome(qtbot)
 
     assert isinstance(outcome, Finished) and not outcome.stopped, outcome
-    shown = window.output.last_generated()
+    shown = window.last_reply()
     records = assert_chain_is_ground_truth(emu, shown, PROMPT)
     assert len(records) > 1, "the generation should have been continued by a new request"
     assert records[0].aborted_by == "disconnect"
@@ -304,12 +314,17 @@ def test_dropped_stream_is_recovered_marked_and_continued(
     assert outcome.text == shown
     assert window.output.plain_text() == PROMPT + shown
 
-    # The text that came back through `check` is marked, in the view and in the transcript.
-    spans = window.controller.transcript.spans("recovered")
+    # The text that came back through `check` is marked, in the view and in the story, and
+    # the text streamed after it is the model's again; all of it is one reply.
+    spans = recovered_spans(window.story)
     assert spans, "the server generated past the break; that text must come back, marked"
     assert recovered_spans_in_view(window.output) == spans
     assert [(s - len(PROMPT), e - len(PROMPT)) for s, e in spans] == list(outcome.recovered)
-    assert window.controller.transcript.text == PROMPT + shown
+    assert window.story.text == PROMPT + shown
+    authors = [seg.author for seg in window.story.segments]
+    assert authors[0] == "user" and set(authors[1:]) <= {"model", "recovered"}
+    metas = [seg.meta for seg in window.story.segments[1:]]
+    assert all(m == metas[0] for m in metas) and metas[0].finish_reason == outcome.finish_reason
 
     # The person saw that the client was recovering, and it ended well.
     words = screen.words()
@@ -330,7 +345,7 @@ def test_server_restart_shows_the_retry_countdown_then_continues(
                         faults=Faults(restart_after_events=3, restart_seconds=1.3))
     window, screen = open_window(qtbot, make_window, emu, config=ONE_SECOND)
     generate(qtbot, window, max_length=30)
-    qtbot.waitUntil(lambda: window.output.last_generated() != "", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_reply() != "", timeout=WAIT_MS)
     emu.faults = Faults()  # the running stream keeps its fault; the continuation gets none
     outcome = screen.wait_outcome(qtbot)
 
@@ -355,7 +370,7 @@ def test_server_restart_shows_the_retry_countdown_then_continues(
 
     # Then the text completed: what we had, plus a continuation from exactly there.
     assert isinstance(outcome, Finished) and not outcome.stopped, outcome
-    shown = window.output.last_generated()
+    shown = window.last_reply()
     last = emu.generations[-1]
     assert emu.restarts == 1
     assert last.aborted_by is None
@@ -391,7 +406,7 @@ def test_busy_server_shows_attempts_and_countdown_then_the_text(
 
     assert isinstance(outcome, Finished), outcome
     expected = emu.expected_text(PROMPT, 40)
-    assert window.output.last_generated() == expected == outcome.text
+    assert window.last_reply() == expected == outcome.text
     assert len(emu.generations) == 1 and emu.generations[0].text == expected
     assert requests_log() == 3
     assert_idle_again(window)
@@ -413,7 +428,7 @@ def test_busy_beyond_the_last_attempt_fails_readably(
     message = window.status_message()
     assert "busy" in message and window.status.message.property("error") is True
     assert "kept" not in message  # nothing was received, so nothing is "kept"
-    assert window.output.last_generated() == ""
+    assert window.last_reply() == ""
     assert window.output.plain_text() == PROMPT
     assert window.state_text() == "connected"  # the server is there, only busy
     assert_idle_again(window)
@@ -426,7 +441,7 @@ def test_busy_after_a_break_keeps_the_text_received(
                               retry=RetryPolicy(base_delay=0.2, max_delay=0.3, max_attempts=2))
     window, screen = open_window(qtbot, make_window, emu, config=config)
     generate(qtbot, window, max_length=40)
-    qtbot.waitUntil(lambda: window.output.last_generated() != "", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_reply() != "", timeout=WAIT_MS)
     # The running request already read its faults; the continuation will find the server busy.
     emu.faults = Faults(busy_first=100)
     outcome = screen.wait_outcome(qtbot)
@@ -434,9 +449,10 @@ def test_busy_after_a_break_keeps_the_text_received(
     assert isinstance(outcome, Failed), outcome
     first = emu.generations[0]
     assert len(emu.generations) == 1 and first.aborted_by == "disconnect"
-    shown = window.output.last_generated()
+    shown = window.last_reply()
     assert shown == first.text == outcome.text  # streamed + recovered: all the server made
-    assert window.controller.transcript.spans("recovered")
+    assert recovered_spans(window.story)
+    assert {seg.meta.finish_reason for seg in window.story.segments[1:]} == {"failed"}
     message = window.status_message()
     assert "busy" in message and "The text received so far is kept." in message
     assert window.status.message.property("error") is True
@@ -462,7 +478,7 @@ def test_esc_cancels_a_pending_retry(
     # The retry was 5 s away: ending well before that means the wait was cut short.
     outcome = screen.wait_outcome(qtbot, timeout=3000)
     assert isinstance(outcome, Finished | Failed)
-    assert window.output.last_generated() == ""
+    assert window.last_reply() == ""
     assert window.state_text() != "retrying"
     assert_idle_again(window)
     qtbot.wait(300)
@@ -490,7 +506,7 @@ def test_slow_prompt_shows_processing_not_an_error(
     assert not any("proxy" in s.tooltip for s in screen.shown), screen.words()
     assert not screen.retries and not any(s.error for s in screen.shown)
     assert isinstance(outcome, Finished), outcome
-    assert window.output.last_generated() == emu.expected_text(PROMPT, 10)
+    assert window.last_reply() == emu.expected_text(PROMPT, 10)
     assert len(emu.generations) == 1
     assert_idle_again(window)
 
@@ -514,7 +530,7 @@ def test_buffering_proxy_text_appears_before_the_stream_ends(
     assert polling and "polling" in polling[0].tooltip
     assert isinstance(outcome, Finished), outcome
     expected = emu.expected_text(PROMPT, 60)
-    assert window.output.last_generated() == expected == record.text
+    assert window.last_reply() == expected == record.text
     assert len(emu.generations) == 1
     assert_idle_again(window)
 
@@ -538,7 +554,7 @@ def test_stalled_stream_keeps_the_text_coming_by_polling(
     assert len(set(ahead)) >= 2, screen.text_events
     assert any("polling" in s.tooltip for s in screen.with_word("streaming"))
     assert isinstance(outcome, Finished), outcome
-    assert window.output.last_generated() == emu.expected_text(PROMPT, 60) == record.text
+    assert window.last_reply() == emu.expected_text(PROMPT, 60) == record.text
     assert len(emu.generations) == 1
     assert not screen.retries
     assert_idle_again(window)
@@ -553,7 +569,7 @@ def test_server_without_stream_endpoint_is_polled_and_remembered(
 
     assert isinstance(outcome, Finished) and outcome.mode == "poll", outcome
     expected = emu.expected_text(PROMPT, 30)
-    assert window.output.last_generated() == expected
+    assert window.last_reply() == expected
     polling = [s for s in screen.with_word("streaming") if "polling" in s.tooltip]
     assert polling and "cannot stream" in polling[0].tooltip
     assert len({s.generated for s in polling if s.why == "text"}) >= 2  # text came while it ran
@@ -562,15 +578,15 @@ def test_server_without_stream_endpoint_is_polled_and_remembered(
 
     # A second generation in the same window polls at once: no stream request first.
     emu.wait_idle(5.0)
-    generate(qtbot, window, prompt="Once more", max_length=10)
-    assert window.controller.generation.mode == "poll"
+    generate(qtbot, window, prompt=" Once more", max_length=10)
+    story = f"{PROMPT}{expected} Once more"
     outcome = screen.wait_outcome(qtbot, n=2)
+    assert window.controller.generation.mode == "poll"
     assert isinstance(outcome, Finished) and outcome.mode == "poll", outcome
-    assert window.output.last_generated() == emu.expected_text("Once more", 10)
+    assert window.last_reply() == emu.expected_text(story, 10)
     assert [r.endpoint for r in emu.generations] == ["sync", "sync"]
     assert requests_log() == 3
-    assert window.output.plain_text() == (f"{PROMPT}{expected}\n\n"
-                                          f"Once more{emu.expected_text('Once more', 10)}")
+    assert window.output.plain_text() == story + emu.expected_text(story, 10)
     assert_idle_again(window)
 
 
@@ -595,7 +611,7 @@ def test_queued_behind_another_client(
     assert queued[0].generated == "" and "another generation" in queued[0].tooltip
     assert not screen.retries and not any(s.error for s in screen.shown)
     assert isinstance(outcome, Finished), outcome
-    assert window.output.last_generated() == emu.expected_text(PROMPT, 10)
+    assert window.last_reply() == emu.expected_text(PROMPT, 10)
     theirs, ours = emu.generations
     assert theirs.genkey == "OTHER" and theirs.aborted_by is None
     assert ours.prompt == PROMPT and ours.started_at >= theirs.ended_at
@@ -608,7 +624,7 @@ def test_esc_stops_on_the_server_and_generate_works_again_at_once(
     emu = make_emulator(token_rate=40.0)
     window, screen = open_window(qtbot, make_window, emu)
     generate(qtbot, window, max_length=400)
-    qtbot.waitUntil(lambda: len(window.output.last_generated()) > 10, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.last_reply()) > 10, timeout=WAIT_MS)
     qtbot.keyClick(window.editor, Qt.Key.Key_Escape)
     outcome = screen.wait_outcome(qtbot)
 
@@ -617,20 +633,21 @@ def test_esc_stops_on_the_server_and_generate_works_again_at_once(
     qtbot.waitUntil(lambda: record.state == "done", timeout=WAIT_MS)
     assert record.aborted_by == "abort"
     assert emu.wait_idle(5.0), "nothing may keep generating on the server after Stop"
-    partial = window.output.last_generated()
+    partial = window.last_reply()
     assert partial and partial == record.text == outcome.text
     assert len(record.tokens) < 400
     assert "stopped" in window.status_message()
     assert_idle_again(window)
 
     # Right away: the controller waits for the server to be idle, so no "busy" error.
-    generate(qtbot, window, prompt="Next", max_length=8)
+    generate(qtbot, window, prompt=" Next", max_length=8)
     second = screen.wait_outcome(qtbot, n=2)
+    story = f"{PROMPT}{partial} Next"
     assert isinstance(second, Finished) and not second.stopped, second
-    assert window.output.last_generated() == emu.expected_text("Next", 8)
-    assert window.output.plain_text() == f"{PROMPT}{partial}\n\nNext{second.text}"
+    assert window.last_reply() == emu.expected_text(story, 8)
+    assert window.output.plain_text() == story + second.text
     assert not screen.retries and not any(isinstance(o, Failed) for o in screen.outcomes)
-    assert emu.generations[1].prompt == "Next" and emu.generations[1].aborted_by is None
+    assert emu.generations[1].prompt == story and emu.generations[1].aborted_by is None
     assert emu.wait_idle(5.0)
 
 

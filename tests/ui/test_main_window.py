@@ -25,7 +25,7 @@ def press_generate(qtbot, window) -> None:
 
 
 def test_title_icon_and_layout(window) -> None:
-    assert window.windowTitle() == "Kobold GUI"
+    assert window.windowTitle() == "Untitled[*] — Kobold GUI"  # the document, then the app
     assert not window.windowIcon().isNull()
     assert window.width() >= 1000 and window.height() >= 650
     assert window.settings_dock.isVisible()
@@ -56,9 +56,11 @@ def test_ctrl_enter_streams_the_servers_text_after_the_prompt(
     assert done.args[0].text == expected
     assert "".join(batches) == expected
     assert len(batches) > 1, "text should arrive in several batches, not all at the end"
-    assert window.output.last_generated() == expected
+    assert window.last_reply() == expected
     assert window.output.plain_text() == PROMPT + expected
-    assert window.editor.prompt() == PROMPT  # no newline typed by Ctrl+Enter
+    assert window.editor.prompt() == ""  # the prompt went into the story, no newline typed
+    assert [(s.author, s.text) for s in window.story.segments] == [
+        ("user", PROMPT), ("model", expected)]
 
     # the prompt is shown muted, the generated text in the normal colour
     cursor = QTextCursor(window.output.document())
@@ -71,16 +73,19 @@ def test_ctrl_enter_streams_the_servers_text_after_the_prompt(
     assert "Done" in window.status_message()
 
 
-def test_second_generation_appends_below_the_first(qtbot, window, emulator) -> None:
+def test_second_generation_carries_the_story_on(qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 12})
-    for prompt in ("First prompt.", "Second prompt."):
+    for prompt in ("First prompt.", " Second prompt."):
         window.editor.set_prompt(prompt)
         with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
             press_generate(qtbot, window)
         emulator.wait_idle(5.0)
     first = emulator.expected_text("First prompt.", 12)
-    second = emulator.expected_text("Second prompt.", 12)
-    assert window.output.plain_text() == f"First prompt.{first}\n\nSecond prompt.{second}"
+    story = f"First prompt.{first} Second prompt."
+    second = emulator.expected_text(story, 12)
+    # The second request is the whole story, the new prompt appended verbatim.
+    assert emulator.last_generation.prompt == story
+    assert window.output.plain_text() == story + second == window.story.text
 
 
 def test_escape_stops_mid_stream_and_keeps_the_text(
@@ -91,7 +96,7 @@ def test_escape_stops_mid_stream_and_keeps_the_text(
     window.settings_panel.set_values({"max_length": 300})
     type_prompt(qtbot, window, "Tell me a long story")
     press_generate(qtbot, window)
-    qtbot.waitUntil(lambda: len(window.output.last_generated()) > 10, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(window.last_reply()) > 10, timeout=WAIT_MS)
     assert window.stop_action.isEnabled()
 
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS) as done:
@@ -105,7 +110,7 @@ def test_escape_stops_mid_stream_and_keeps_the_text(
     assert len(record.tokens) < 300
     finished = done.args[0]
     assert finished.stopped
-    shown = window.output.last_generated()
+    shown = window.last_reply()
     assert shown and shown == finished.text
     assert record.text.startswith(shown)
     assert window.output.plain_text() == "Tell me a long story" + shown
@@ -124,7 +129,7 @@ def test_generate_is_disabled_while_busy(qtbot, make_emulator, make_window) -> N
     assert not window.generate_action.isEnabled()
     assert not window.generate_button.isEnabled()
     assert window.stop_action.isEnabled() and window.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: window.output.last_generated() != "", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_reply() != "", timeout=WAIT_MS)
     press_generate(qtbot, window)  # ignored: one generation at a time
     assert window.generate() is False
     qtbot.wait(100)
@@ -154,7 +159,9 @@ def test_users_selection_survives_streaming(qtbot, window, emulator) -> None:
     selection = view.textCursor()
     assert (selection.selectionStart(), selection.selectionEnd()) == (6, 16)
     assert selection.selectedText() == "beta gamma"
-    assert view.plain_text().endswith(emulator.expected_text("More please.", 40))
+    story = "Alpha beta gamma delta." + emulator.generations[0].text + "More please."
+    assert emulator.last_generation.prompt == story
+    assert view.plain_text() == story + emulator.expected_text(story, 40)
 
 
 def test_status_bar_shows_model_and_context_after_connecting(
@@ -246,7 +253,7 @@ def test_password_protected_server(qtbot, make_emulator, make_window) -> None:
     window.editor.set_prompt("Hi")
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
         press_generate(qtbot, window)
-    assert window.output.last_generated() == emu.expected_text("Hi", 8)
+    assert window.last_reply() == emu.expected_text("Hi", 8)
 
 
 def test_wrong_password_is_reported(qtbot, make_emulator, make_window) -> None:
@@ -256,19 +263,19 @@ def test_wrong_password_is_reported(qtbot, make_emulator, make_window) -> None:
     assert window.state_text() == "offline"
 
 
-def test_continue_feeds_the_output_back_as_the_prompt(qtbot, window, emulator) -> None:
+def test_continue_sends_the_story_so_far(qtbot, window, emulator) -> None:
     window.settings_panel.set_values({"max_length": 10})
     window.editor.set_prompt("Start.")
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
         press_generate(qtbot, window)
     emulator.wait_idle(5.0)
-    first = window.output.last_generated()
+    first = window.last_reply()
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS):
         qtbot.keyClick(window.editor, Qt.Key.Key_Return,
                        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert window.editor.prompt() == "Start." + first
+    assert window.editor.prompt() == ""
     assert emulator.last_generation.prompt == "Start." + first
-    assert window.output.last_generated() == emulator.expected_text("Start." + first, 10)
+    assert window.last_reply() == emulator.expected_text("Start." + first, 10)
 
 
 def test_stop_sequence_typed_with_an_escape_reaches_the_server(qtbot, window, emulator) -> None:
@@ -293,18 +300,8 @@ def test_shortcuts_work_from_anywhere_in_the_window(
     window.output.setFocus()
     qtbot.keyClick(window.output, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
     assert window.controller.busy
-    qtbot.waitUntil(lambda: window.output.last_generated() != "", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_reply() != "", timeout=WAIT_MS)
     with qtbot.waitSignal(window.controller.generation_finished, timeout=WAIT_MS) as done:
         qtbot.keyClick(window.output, Qt.Key.Key_Escape)
     assert done.args[0].stopped
     assert len(emu.generations) == 1
-
-
-def test_clear_output_starts_a_new_session(window, qtbot):
-    window.editor.setPlainText("First")
-    assert window.generate()
-    qtbot.waitUntil(lambda: not window.controller.busy, timeout=10_000)
-    assert window.controller.transcript.text.startswith("First")
-    window.clear_action.trigger()
-    assert window.output.plain_text() == ""
-    assert window.controller.transcript.text == ""

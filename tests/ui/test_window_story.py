@@ -44,8 +44,11 @@ def test_continue_twice_carries_on_the_same_story_without_copies(
     story = PROMPT + gen1 + gen2 + gen3
     assert window.output.plain_text() == story
     assert window.output.shown_text() == story
-    assert window.controller.transcript.text == story
-    assert window.output.last_generated() == gen3
+    assert window.story.text == story
+    # one segment for the prompt, one per generation: nothing copied
+    assert [(seg.author, seg.text) for seg in window.story.segments] == [
+        ("user", PROMPT), ("model", gen1), ("model", gen2), ("model", gen3)]
+    assert window.last_reply() == gen3
     # The prompt stays muted and the continuation is in the generated colour.
     cursor = QTextCursor(window.output.document())
     cursor.setPosition(3)
@@ -70,7 +73,7 @@ def test_failed_generation_leaves_a_mark_outside_the_story(
     assert "busy" in marks[0]
     assert window.output.shown_text() == PROMPT + "\n" + marks[0]
     assert window.output.plain_text() == PROMPT  # the mark is not part of the story
-    assert window.controller.transcript.text == PROMPT
+    assert window.story.text == PROMPT
     cursor = QTextCursor(window.output.document())
     cursor.setPosition(window.output.document().characterCount() - 2)
     assert cursor.charFormat().fontItalic()

@@ -1,0 +1,472 @@
+"""StoryView: renders a Story, follows its events, and turns user edits into story edits."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QEvent, QMimeData, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QTextCursor
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+from kobold_gui.core.story import GenerationMeta, Segment, Story
+from kobold_gui.ui.story_view import HARD_BLOCK, PositionMap, StoryView, plan_breaks
+
+
+@pytest.fixture
+def view(qtbot) -> StoryView:
+    v = StoryView()
+    qtbot.addWidget(v)
+    v.resize(600, 400)
+    v.show()
+    qtbot.waitExposed(v)
+    return v
+
+
+def fmt_at(view: StoryView, story_pos: int):
+    """The character format of story character `story_pos`."""
+    c = QTextCursor(view.document())
+    c.setPosition(view._map.view_hi(story_pos) + 1)
+    return c.charFormat()
+
+
+def place_cursor(view: StoryView, start: int, end: int | None = None) -> None:
+    """Put the user's cursor (selection) at story positions."""
+    c = view.textCursor()
+    c.setPosition(view._map.view_hi(start))
+    if end is not None:
+        c.setPosition(view._map.view_lo(end), QTextCursor.MoveMode.KeepAnchor)
+    view.setTextCursor(c)
+
+
+def settle(qtbot, view: StoryView) -> None:
+    """Let the deferred put-back/format pass run."""
+    qtbot.waitUntil(lambda: not view._fixes and not view._formats_pending
+                    and not view._flush_timer.isActive(), timeout=5000)
+
+
+def type_text(view: StoryView, text: str) -> None:
+    """Type `text` as key presses carrying it (QTest's keyClicks cannot type an emoji)."""
+    for ch in text:
+        for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            QApplication.sendEvent(view, QKeyEvent(kind, Qt.Key.Key_unknown,
+                                                   Qt.KeyboardModifier.NoModifier, ch))
+
+
+def assert_in_step(view: StoryView) -> None:
+    assert view.plain_text() == view.story().text
+
+
+def test_segments_render_by_author_with_tooltips(view: StoryView) -> None:
+    story = Story([Segment("user", "Once 🙂 upon "), Segment("model", "a time, "),
+                   Segment("recovered", "there was "), Segment("edited", "a keeper.")])
+    view.set_story(story)
+    assert view.plain_text() == story.text
+    starts = [0, 12, 20, 30]
+    user, model, recovered, edited = (fmt_at(view, p) for p in starts)
+    colors = {f.foreground().color().name() for f in (user, model, edited)}
+    assert len(colors) == 3  # user, model and edited text all look different
+    assert recovered.background().color().alpha() > 0
+    assert model.background().style() == Qt.BrushStyle.NoBrush
+    tips = [f.toolTip() for f in (user, model, recovered, edited)]
+    assert len(set(tips)) == 4 and all(tips)
+
+
+def test_model_tooltip_names_the_model_and_unusual_finish(view: StoryView) -> None:
+    story = Story([Segment("user", "Hi. ")])
+    view.set_story(story)
+    index = story.append_segment("model")
+    story.append_text(index, "Hello there")
+    story.finish_segment(index, GenerationMeta(model="koboldcpp/tiny", finish_reason="length"))
+    tip = fmt_at(view, 6).toolTip()
+    assert "koboldcpp/tiny" in tip and "length" in tip
+
+
+def test_streaming_appends_leave_the_users_selection_alone(view: StoryView, qtbot) -> None:
+    story = Story([Segment("user", "The lighthouse keeper 🙂 woke. ")])
+    view.set_story(story)
+    place_cursor(view, 4, 14)
+    selected = view.textCursor().selectedText()
+    assert selected == "lighthouse"
+    index = story.append_segment("model")
+    for token in [" The", " sea", " was", " 😀", " calm", ".\n", "東京"] * 50:
+        story.append_text(index, token)
+    assert view.textCursor().selectedText() == selected
+    assert_in_step(view)
+
+
+def test_typing_anywhere_lands_in_the_story_with_emoji_and_cjk(view: StoryView, qtbot) -> None:
+    story = Story([Segment("user", "a🙂b"), Segment("model", "東京😀c")])
+    view.set_story(story)
+    place_cursor(view, 2)  # after the emoji: view position 3
+    type_text(view, "X😎")
+    assert story.text == "a🙂X😎b東京😀c"
+    place_cursor(view, len(story.text) - 1)  # before "c", after 😀
+    qtbot.keyClick(view, Qt.Key.Key_Backspace)
+    assert story.text == "a🙂X😎b東京c"
+    place_cursor(view, 5, 7)  # select 東京
+    qtbot.keyClicks(view, "Z")
+    assert story.text == "a🙂X😎bZc"
+    settle(qtbot, view)
+    assert_in_step(view)
+    assert [s.author for s in story.segments] == ["user", "edited", "user", "edited", "model"]
+    # typed text looks edited, not like the model text around it
+    edited = fmt_at(view, 2).foreground().color().name()
+    assert edited == view.edited_format.foreground().color().name()
+    assert edited != fmt_at(view, 6).foreground().color().name()
+
+
+def test_paste_of_rich_text_inserts_plain_text(view: StoryView, qtbot) -> None:
+    story = Story([Segment("model", "ab")])
+    view.set_story(story)
+    place_cursor(view, 1)
+    data = QMimeData()
+    data.setHtml("<b>bold</b> <i>x</i>")
+    data.setText("bold x")
+    view.insertFromMimeData(data)
+    assert story.text == "abold xb"
+    settle(qtbot, view)
+    assert not fmt_at(view, 1).font().bold()
+    assert_in_step(view)
+
+
+def test_cut_and_copy_give_story_text(view: StoryView, qtbot) -> None:
+    story = Story([Segment("model", "one 🙂 two three")])
+    view.set_story(story)
+    place_cursor(view, 4, 9)
+    assert view.createMimeDataFromSelection().text() == "🙂 two"
+    view.cut()
+    assert story.text == "one  three"
+    assert QGuiApplication.clipboard().text() == "🙂 two"
+    assert_in_step(view)
+
+
+def test_locked_reply_refuses_edits_but_earlier_text_stays_editable(view: StoryView,
+                                                                   qtbot) -> None:
+    story = Story([Segment("user", "Prompt 🙂. ")])
+    view.set_story(story)
+    refused: list[str] = []
+    view.edit_refused.connect(refused.append)
+    index = story.append_segment("model")
+    view.set_locked_from(story.segment_start(index))
+    story.append_text(index, "The reply")
+    place_cursor(view, len(story.text) - 2)  # inside the reply
+    qtbot.keyClicks(view, "Q")
+    assert refused and "reply" in refused[0]
+    assert story.text == "Prompt 🙂. The reply"
+    story.append_text(index, " grows")  # the put-back is done before the stream goes on
+    settle(qtbot, view)
+    assert_in_step(view)
+    place_cursor(view, 0)  # before the reply: allowed, and the lock moves with it
+    qtbot.keyClicks(view, "My ")
+    assert story.text == "My Prompt 🙂. The reply grows"
+    assert view.locked_from() == len("My Prompt 🙂. ")
+    story.append_text(-1, " on.")
+    assert story.text == "My Prompt 🙂. The reply grows on."
+    assert_in_step(view)
+    # selecting from the prompt into the reply and deleting is refused as a whole
+    refused.clear()
+    place_cursor(view, 3, 16)
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert refused and story.text == "My Prompt 🙂. The reply grows on."
+    settle(qtbot, view)
+    assert_in_step(view)
+    view.set_locked_from(None)
+    place_cursor(view, len(story.text))
+    qtbot.keyClicks(view, "!")
+    assert story.text.endswith("on.!")
+
+
+def test_reset_after_undo_redo_rerenders_only_the_changed_middle(view: StoryView, qtbot,
+                                                                 monkeypatch) -> None:
+    story = Story([Segment("user", "Start. " * 200), Segment("user", "Go on.")])
+    view.set_story(story)
+    index = story.append_segment("model")
+    story.append_text(index, "The generated reply 🙂.")
+    story.edit(1400, 1402, "Carry")
+    story.append_segment("user", " More.")
+    written: list[str] = []
+    real_write = view._write
+
+    def recording(start, pieces, breaks=None):
+        written.append("".join(t for t, _f in pieces))
+        return real_write(start, pieces, breaks)
+
+    monkeypatch.setattr(view, "_write", recording)
+    assert story.undo()  # drops " More."
+    assert view.plain_text() == story.text and not story.text.endswith("More.")
+    assert story.undo()  # the edit
+    assert view.plain_text() == story.text and story.text.endswith("Go on.The generated reply 🙂.")
+    assert story.undo()  # the generation
+    assert view.plain_text() == "Start. " * 200 + "Go on."
+    assert story.redo() and story.redo()
+    assert view.plain_text() == story.text and "Carry on.The" in story.text
+    assert story.redo()
+    assert view.plain_text().endswith("🙂. More.")
+    # the long untouched prefix was never rendered again
+    assert all(len(w) < 100 for w in written), [len(w) for w in written]
+
+
+def test_undoing_an_edit_in_a_long_segment_rerenders_only_the_edit(view: StoryView,
+                                                                   monkeypatch) -> None:
+    story = Story([Segment("model", "Long 🙂 reply. " * 2000)])
+    view.set_story(story)
+    story.edit(14000, 14005, "😀 x")
+    assert view.plain_text() == story.text
+    written: list[str] = []
+    real_write = view._write
+
+    def recording(start, pieces, breaks=None):
+        written.append("".join(t for t, _f in pieces))
+        return real_write(start, pieces, breaks)
+
+    monkeypatch.setattr(view, "_write", recording)
+    story.undo()
+    assert view.plain_text() == story.text == "Long 🙂 reply. " * 2000
+    assert written == [("Long 🙂 reply. " * 2000)[14000:14005]]
+    assert fmt_at(view, 14001).toolTip() == view.model_format.toolTip()
+    story.redo()
+    assert view.plain_text() == story.text
+    assert max(map(len, written)) <= 5
+    assert fmt_at(view, 14001).toolTip() == view.edited_format.toolTip()
+
+
+def test_marks_stay_outside_the_story(view: StoryView, qtbot) -> None:
+    story = Story([Segment("user", "Hello")])
+    view.set_story(story)
+    refused: list[str] = []
+    view.edit_refused.connect(refused.append)
+    view.add_mark("[generation failed: timeout]")
+    assert view.marks() == ["[generation failed: timeout]"]
+    assert view.plain_text() == "Hello" == story.text
+    assert view.shown_text() == "Hello\n[generation failed: timeout]"
+    story.append_text(-1, " world")  # the story goes on before the mark
+    assert view.shown_text() == "Hello world\n[generation failed: timeout]"
+    c = view.textCursor()
+    c.movePosition(QTextCursor.MoveOperation.End)
+    c.movePosition(QTextCursor.MoveOperation.Left)
+    view.setTextCursor(c)
+    qtbot.keyClicks(view, "x")
+    assert refused and story.text == "Hello world"
+    settle(qtbot, view)
+    assert view.shown_text() == "Hello world\n[generation failed: timeout]"
+    view.clear_marks()
+    assert view.marks() == [] and view.shown_text() == "Hello world"
+
+
+def test_select_all_and_delete_clears_story_and_marks(view: StoryView, qtbot) -> None:
+    story = Story([Segment("user", "Hello 🙂")])
+    view.set_story(story)
+    view.add_mark("[stopped]")
+    view.selectAll()
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert story.text == "" and view.marks() == [] and view.shown_text() == ""
+
+
+def test_long_paragraph_gets_view_only_breaks(view: StoryView, qtbot) -> None:
+    words = " ".join(f"w{i}🙂" for i in range(6000))  # ~36 KB, no newline
+    story = Story([Segment("user", "Title\n")])
+    view.set_story(story)
+    index = story.append_segment("model")
+    for i in range(0, len(words), 7):
+        story.append_text(index, words[i:i + 7])
+    blocks = view.document().blockCount()
+    assert blocks > len(words) // HARD_BLOCK
+    longest = max(view.document().findBlockByNumber(n).length() for n in range(blocks))
+    assert longest <= HARD_BLOCK * 2 + 2  # UTF-16 units: emoji count 2
+    assert_in_step(view)
+    # copy across a view-only break gives the story text
+    b = view._map.breaks[0]
+    place_cursor(view, b - 5, b + 5)
+    assert view.createMimeDataFromSelection().text() == story.text[b - 5:b + 5]
+    # deleting across a break edits the story exactly
+    view.textCursor().removeSelectedText()
+    expected = (" Title\n" + words)[1:]
+    expected = expected[:b - 5] + expected[b + 5:]
+    assert story.text == expected
+    assert_in_step(view)
+    # typing right before and right after a break
+    b = view._map.breaks[1]
+    c = view.textCursor()
+    c.setPosition(view._map.view_lo(b))  # end of the block before the break
+    view.setTextCursor(c)
+    qtbot.keyClicks(view, "[")
+    c = view.textCursor()
+    c.setPosition(view._map.view_hi(b + 1))  # start of the block after it
+    view.setTextCursor(c)
+    qtbot.keyClicks(view, "]")
+    assert story.text[b:b + 2] == "[]"
+    assert_in_step(view)
+    # backspace at the start of a block removes the break only: the story is unchanged
+    before = story.text
+    c.setPosition(view._map.view_hi(view._map.breaks[3]))
+    view.setTextCursor(c)
+    qtbot.keyClick(view, Qt.Key.Key_Backspace)
+    assert story.text == before
+    assert_in_step(view)
+    story.append_text(-1, " end")
+    assert_in_step(view)
+
+
+def test_window_undo_shortcuts_are_not_swallowed(qtbot) -> None:
+    window = QMainWindow()
+    view = StoryView(story=Story([Segment("user", "text")]))
+    window.setCentralWidget(view)
+    qtbot.addWidget(window)
+    fired: list[str] = []
+    for name, keys in [("undo", QKeySequence.StandardKey.Undo),
+                       ("redo", QKeySequence("Ctrl+Shift+Z")), ("redo-y", QKeySequence("Ctrl+Y"))]:
+        action = QAction(name, window)
+        action.setShortcut(keys)
+        action.triggered.connect(lambda _c=False, n=name: fired.append(n))
+        window.addAction(action)
+    window.show()
+    qtbot.waitExposed(window)
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(view, Qt.Key.Key_Z, ctrl)
+    qtbot.keyClick(view, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(view, Qt.Key.Key_Y, ctrl)
+    assert fired == ["undo", "redo", "redo-y"]
+    assert view.story().text == "text"
+
+
+def test_palette_change_updates_formats(view: StoryView) -> None:
+    view.set_story(Story([Segment("model", "dark or light")]))
+    palette = view.palette()
+    palette.setColor(palette.ColorRole.Text, Qt.GlobalColor.red)
+    view.setPalette(palette)
+    assert fmt_at(view, 2).foreground().color().name() == "#ff0000"
+
+
+def test_position_map_round_trips_with_breaks_and_emoji() -> None:
+    text = "ab🙂c d😀 e"
+    m = PositionMap()
+    m.replaced(0, 0, text, [5, 9])
+    views = [m.view_hi(p) for p in range(len(text) + 1)]
+    assert views == [0, 1, 2, 4, 5, 7, 8, 10, 11, 13]
+    for p in range(len(text) + 1):
+        assert m.story_of(m.view_hi(p), len(text)) == (p, True)
+        assert m.story_of(m.view_lo(p), len(text)) == (p, True)
+    assert m.story_of(3, len(text)) == (2, False)  # inside the 🙂 surrogate pair
+    assert [m.break_view_position(i) for i in range(2)] == [6, 12]
+    assert m.story_of(6, len(text)) == (5, True)  # just before the break: the same place
+
+
+def test_plan_breaks_bounds_paragraphs_and_prefers_spaces() -> None:
+    text = ("word " * 2000) + "x" * 9000 + "\n" + "short"
+    breaks = plan_breaks(text, 0, soft=100, hard=200)
+    pieces = [text[a:b] for a, b in zip([0, *breaks], [*breaks, len(text)], strict=True)]
+    for piece in pieces:
+        assert all(len(line) <= 200 for line in piece.split("\n"))
+    assert all(text[b - 1] == " " for b in breaks if b <= 10000)
+    assert plan_breaks("a b c", 0, soft=100, hard=200) == []
+    assert plan_breaks(" next", 150, soft=100, hard=200) == [1]
+
+
+def expected_document(view: StoryView) -> str:
+    """What the document must hold: story text with the view-only breaks, then the marks."""
+    text, out, last = view.story().text, [], 0
+    for b in view._map.breaks:
+        out.append(text[last:b])
+        last = b
+    out.append(text[last:])
+    return "\n".join(out) + "".join("\n" + m for m in view.marks())
+
+
+@pytest.mark.parametrize("seed", range(int(__import__("os").environ.get("FUZZ_SEEDS", "8"))))
+def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryView, qtbot,
+                                                                   monkeypatch, seed) -> None:
+    import random
+
+    import kobold_gui.ui.story_view as sv
+    monkeypatch.setattr(sv, "SOFT_BLOCK", 12)
+    monkeypatch.setattr(sv, "HARD_BLOCK", 24)
+    if seed % 2:  # a long story shown over several event-loop turns while all this happens
+        monkeypatch.setattr(sv, "RENDER_CHUNK", 7)
+    rng = random.Random(seed)
+    alphabet = ["a", "b", " ", " ", "\n", "🙂", "東", "é", "\r", "\r\n"]
+    story = Story([Segment("user", "Start 🙂 here. ")])
+    view.set_story(story)
+    refused: list[str] = []
+    view.edit_refused.connect(refused.append)
+    seen_breaks = False
+    streaming = -1
+    for _step in range(300):
+        op = rng.random()
+        length = len(story.text)
+        if op < 0.3:
+            if streaming < 0:
+                streaming = story.append_segment(rng.choice(["model", "recovered", "user"]))
+                if rng.random() < 0.5:
+                    view.set_locked_from(story.segment_start(streaming))
+            story.append_text(-1, "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))))
+        elif op < 0.55:  # the user types or deletes somewhere
+            # document positions, as a user's click gives (a put-back may be pending)
+            a = rng.randint(0, view._doc_end())
+            b = min(view._doc_end(), a + rng.choice([0, 0, 1, 3, 20]))
+            cursor = view.textCursor()
+            cursor.setPosition(a)
+            cursor.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
+            if rng.random() < 0.5 or b == a:
+                cursor.insertText("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))))
+            else:
+                cursor.removeSelectedText()
+        elif op < 0.65:  # deleting across one view-only break, or just the break
+            if view._map.breaks and not view._fixes:  # (the map is ahead of a pending put-back)
+                i = rng.randrange(len(view._map.breaks))
+                vb = view._map.break_view_position(i)
+                c = view.textCursor()
+                c.setPosition(max(0, vb - rng.randint(0, 2)))
+                c.setPosition(min(view._doc_end(), vb + 1 + rng.randint(0, 2)),
+                              QTextCursor.MoveMode.KeepAnchor)
+                view.setTextCursor(c)
+                c.removeSelectedText()
+        elif op < 0.72:
+            story.edit(*sorted((rng.randint(0, length), rng.randint(0, length))), "E🙂")
+        elif op < 0.8:
+            (story.undo if rng.random() < 0.6 else story.redo)()
+            streaming = -1
+            view.set_locked_from(None)
+        elif op < 0.82:
+            view.set_story(story)
+        elif op < 0.87:
+            view.add_mark(f"[mark {_step}]")
+        elif op < 0.9:
+            view.clear_marks()
+        elif op < 0.95 and streaming >= 0:
+            story.finish_segment(len(story.segments) - 1, GenerationMeta(finish_reason="stop"))
+            streaming = -1
+            view.set_locked_from(None)
+        if rng.random() < 0.3:
+            settle(qtbot, view)
+        if rng.random() < 0.3:  # (reading the text finishes pending put-backs: not every step)
+            assert view.plain_text() == story.text
+            assert _from_view_doc(view) == expected_document(view)
+        seen_breaks = seen_breaks or bool(view._map.breaks)
+    assert view.plain_text() == story.text
+    assert _from_view_doc(view) == expected_document(view)
+    assert seen_breaks and refused
+
+
+def _from_view_doc(view: StoryView) -> str:
+    return view.document().toRawText().replace("\u2029", "\n").replace("\u240d", "\r")
+
+
+def test_a_long_story_is_shown_over_several_turns_and_stays_exact(view: StoryView, qtbot,
+                                                                  monkeypatch) -> None:
+    import kobold_gui.ui.story_view as sv
+    monkeypatch.setattr(sv, "RENDER_CHUNK", 1000)
+    text = "".join(f"Line {i} of the story 🙂.\n" for i in range(2000))  # ~50 K characters
+    story = Story([Segment("user", text)])
+    view.set_story(story)
+    assert view.document().characterCount() < len(text)  # not all at once
+    index = story.append_segment("model")
+    story.append_text(index, "Streaming while it renders.")  # lands at the end, in order
+    place_cursor(view, 0)
+    qtbot.keyClicks(view, ">")  # editing the part already shown
+    assert story.text.startswith(">Line 0")
+    qtbot.waitUntil(lambda: not view.rendering(), timeout=10_000)
+    assert_in_step(view)
+    assert _from_view_doc(view) == expected_document(view)
+    story.append_text(-1, " More.")  # (the edit at 0 moved the reply to index 2)
+    assert view.plain_text().endswith("renders. More.")
