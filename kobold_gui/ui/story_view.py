@@ -26,7 +26,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QKeyEvent,
@@ -201,11 +201,13 @@ class StoryView(QPlainTextEdit):
 
     # ------------------------------------------------------------------ the contract
     def set_story(self, story: Story) -> None:
-        """Render `story` and follow its events (the previous one is let go)."""
+        """Render `story` and follow its events (the previous one, its lock and its marks are
+        let go)."""
         self._unsubscribe()
         self._story = story
         self._unsubscribe = story.subscribe(self._on_story_event)
         self._locked_from = None
+        self._marks.clear()
         self._render_all()
 
     def story(self) -> Story:
@@ -349,14 +351,26 @@ class StoryView(QPlainTextEdit):
         super().keyPressEvent(event)
 
     def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 (Qt override)
-        """Copy and drag give the story's text of the selection: no view-only breaks, no marks."""
+        """Copy and drag give the story's text of the selection: no view-only breaks, no marks.
+
+        Whoever asked (the clipboard, a drag) deletes the object returned, in C++; one made in
+        Python would be deleted twice (a crash when the clipboard goes), so it is Qt's own,
+        made for an empty selection (then it holds no rich text either) and given our text."""
         self._flush()
         cursor = self.textCursor()
         start, _ = self._map.story_of(cursor.selectionStart(), self._length)
         end, exact = self._map.story_of(cursor.selectionEnd(), self._length)
         if not exact and end < self._length:
             end += 1
-        data = QMimeData()
+        collapsed = QTextCursor(cursor)
+        collapsed.clearSelection()
+        blocked = self.blockSignals(True)
+        try:
+            self.setTextCursor(collapsed)
+            data = super().createMimeDataFromSelection()
+        finally:
+            self.setTextCursor(cursor)
+            self.blockSignals(blocked)
         data.setText(self._story_slice(start, end))
         return data
 

@@ -132,7 +132,10 @@ def test_cut_and_copy_give_story_text(view: StoryView, qtbot) -> None:
     story = Story([Segment("model", "one 🙂 two three")])
     view.set_story(story)
     place_cursor(view, 4, 9)
-    assert view.createMimeDataFromSelection().text() == "🙂 two"
+    view.copy()
+    assert QGuiApplication.clipboard().text() == "🙂 two"
+    assert QGuiApplication.clipboard().mimeData().formats() == ["text/plain"]  # no rich text
+    assert view.textCursor().selectedText() == "🙂 two"  # the selection is left as it was
     view.cut()
     assert story.text == "one  three"
     assert QGuiApplication.clipboard().text() == "🙂 two"
@@ -470,3 +473,32 @@ def test_a_long_story_is_shown_over_several_turns_and_stays_exact(view: StoryVie
     assert _from_view_doc(view) == expected_document(view)
     story.append_text(-1, " More.")  # (the edit at 0 moved the reply to index 2)
     assert view.plain_text().endswith("renders. More.")
+
+
+def test_drop_from_another_app_inserts_plain_text_at_the_drop_point(view: StoryView,
+                                                                    qtbot) -> None:
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    story = Story([Segment("model", "ab🙂cd")])
+    view.set_story(story)
+    target = QTextCursor(view.document())
+    target.setPosition(view._map.view_hi(3))  # after the emoji
+    point = view.cursorRect(target).center()
+    data = QMimeData()
+    data.setHtml("<b>X</b>")
+    data.setText("X")
+    action = Qt.DropAction.CopyAction
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for event in (QDragEnterEvent(point, action, data, buttons, mods),
+                  QDragMoveEvent(point, action, data, buttons, mods),
+                  QDropEvent(point.toPointF(), action, data, buttons, mods)):
+        QApplication.sendEvent(view.viewport(), event)
+    assert story.text == "ab🙂Xcd"
+    assert_in_step(view)
+
+
+def test_a_new_story_drops_the_old_marks_and_lock(view: StoryView) -> None:
+    view.set_story(Story([Segment("user", "old")]))
+    view.add_mark("[stopped]")
+    view.set_locked_from(1)
+    view.set_story(Story([Segment("user", "new")]))
+    assert view.marks() == [] and view.locked_from() is None and view.shown_text() == "new"
