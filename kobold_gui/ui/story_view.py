@@ -68,10 +68,6 @@ LOCKED_REASON = "The reply is still being written: wait for it to finish or stop
 MARK_REASON = "Notes from Kobold GUI are not part of the story and cannot be edited."
 
 
-def utf16_len(text: str) -> int:
-    return len(text) + sum(1 for _ in _ASTRAL.finditer(text))
-
-
 def plan_breaks(text: str, run: int, soft: int | None = None,
                 hard: int | None = None) -> list[int]:
     """Offsets in `text` where a view-only break keeps every paragraph under `hard` characters
@@ -141,17 +137,17 @@ class PositionMap:
                 hi = mid - 1
         return lo, self.view_lo(lo) <= v <= self.view_hi(lo)
 
-    def replaced(self, start: int, end: int, new_text: str, new_breaks: Iterable[int] = (),
-                 *, keep_breaks_at_end: bool = True) -> None:
+    def replaced(self, start: int, end: int, new_text: str,
+                 new_breaks: Iterable[int] = ()) -> None:
         """Story range [start, end) became `new_text`: drop what was inside, shift what follows,
-        add the astral characters of the new text and `new_breaks` (story positions)."""
+        add the astral characters of the new text and `new_breaks` (story positions). Breaks
+        at `start` stay before the new text, breaks at `end` (> start) move after it."""
         delta = len(new_text) - (end - start)
         a0, a1 = bisect_left(self.astral, start), bisect_left(self.astral, end)
         self.astral[a0:] = ([start + m.start() for m in _ASTRAL.finditer(new_text)]
                             + [a + delta for a in self.astral[a1:]])
         b0 = bisect_right(self.breaks, start)
-        b1 = bisect_left(self.breaks, end) if keep_breaks_at_end else bisect_right(self.breaks, end)
-        b1 = max(b0, b1)
+        b1 = max(b0, bisect_left(self.breaks, end))
         self.breaks[b0:] = sorted(new_breaks) + [b + delta for b in self.breaks[b1:]]
 
 
@@ -838,4 +834,4 @@ def _from_view(text: str) -> str:
     return text.replace(PARAGRAPH_SEP, "\n").replace(CR_SHOWN, "\r")
 
 
-__all__ = ["PositionMap", "StoryView", "plan_breaks", "utf16_len"]
+__all__ = ["PositionMap", "StoryView", "common_head", "plan_breaks"]

@@ -502,3 +502,20 @@ def test_a_new_story_drops_the_old_marks_and_lock(view: StoryView) -> None:
     view.set_locked_from(1)
     view.set_story(Story([Segment("user", "new")]))
     assert view.marks() == [] and view.locked_from() is None and view.shown_text() == "new"
+
+
+def test_follows_the_stream_only_while_the_reader_is_at_the_bottom(view: StoryView) -> None:
+    story = Story([Segment("user", "".join(f"line {i}\n" for i in range(300)))])
+    view.set_story(story)
+    view.finish_rendering()
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    index = story.append_segment("model")
+    for _ in range(40):
+        story.append_text(index, "more\n")
+    assert bar.value() == bar.maximum()  # followed
+    bar.setValue(bar.maximum() // 3)  # the reader scrolls up to read
+    kept = bar.value()
+    for _ in range(40):
+        story.append_text(index, "and more\n")
+    assert bar.value() == kept
