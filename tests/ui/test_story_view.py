@@ -519,3 +519,43 @@ def test_follows_the_stream_only_while_the_reader_is_at_the_bottom(view: StoryVi
     for _ in range(40):
         story.append_text(index, "and more\n")
     assert bar.value() == kept
+
+
+def test_input_method_and_shift_enter_land_in_the_story(view: StoryView, qtbot) -> None:
+    from PySide6.QtGui import QInputMethodEvent
+    story = Story([Segment("model", "ab")])
+    view.set_story(story)
+    place_cursor(view, 1)
+    preedit = QInputMethodEvent("にほ", [])  # composing: not text yet
+    QApplication.sendEvent(view, preedit)
+    assert story.text == "ab"
+    commit = QInputMethodEvent()
+    commit.setCommitString("日本")
+    QApplication.sendEvent(view, commit)
+    assert story.text == "a日本b"
+    qtbot.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert story.text == "a日本\nb"  # a newline, not Qt's U+2028 line separator
+    assert_in_step(view)
+
+
+def test_paste_and_select_all_typing_into_a_streaming_reply_are_refused(view: StoryView,
+                                                                       qtbot) -> None:
+    story = Story([Segment("user", "Prompt. ")])
+    view.set_story(story)
+    refused: list[str] = []
+    view.edit_refused.connect(refused.append)
+    index = story.append_segment("model")
+    view.set_locked_from(story.segment_start(index))
+    story.append_text(index, "Reply 🙂")
+    view.selectAll()
+    qtbot.keyClicks(view, "x")
+    assert story.text == "Prompt. Reply 🙂" and refused
+    settle(qtbot, view)
+    assert view.shown_text() == "Prompt. Reply 🙂"
+    place_cursor(view, len(story.text))
+    data = QMimeData()
+    data.setText("pasted")
+    view.insertFromMimeData(data)
+    assert story.text == "Prompt. Reply 🙂" and len(refused) == 2
+    story.append_text(index, " goes on")
+    assert view.plain_text() == "Prompt. Reply 🙂 goes on"
