@@ -22,7 +22,7 @@ notification is not safe), and `edit_refused` says why.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -542,11 +542,30 @@ class StoryView(QPlainTextEdit):
         follow = bar.value() >= bar.maximum() - _FOLLOW_SLACK
         with self._changing():
             self._cursor.setPosition(self._map.view_hi(self._length))
-            full, breaks = self._write(self._length, [(text, fmt)])
+            full, breaks = self._write(self._length, [(text, fmt)], soft=HARD_BLOCK)
             self._map.replaced(self._length, self._length, full, breaks)
             self._length += len(full)
+            self._break_at_wrap()
         if follow:
             bar.setValue(bar.maximum())
+
+    def _break_at_wrap(self) -> None:
+        """Keep the paragraph being streamed into short where nobody sees it: once it is past
+        SOFT_BLOCK, its view-only break goes where Qt already wrapped its last line (it shows
+        only if the width changes later). Unlaid or unwrapped: HARD_BLOCK breaks it anyway."""
+        block = self._cursor.block()
+        if block.length() <= SOFT_BLOCK:
+            return
+        layout = block.layout()
+        if layout.lineCount() < 2:
+            return
+        v = block.position() + layout.lineAt(layout.lineCount() - 1).textStart()
+        p, exact = self._map.story_of(v, self._length)
+        if not exact or v <= block.position() or p >= self._length:
+            return
+        self._cursor.setPosition(v)
+        self._cursor.insertText("\n")
+        insort(self._map.breaks, p)
 
     def _replace(self, start: int, end: int, pieces: Sequence[tuple[str, QTextCharFormat]]) -> None:
         """Story range [start, end) (as rendered) becomes `pieces`; breaks at `start` stay
@@ -562,7 +581,8 @@ class StoryView(QPlainTextEdit):
             self._length += len(full) - (end - start)
 
     def _write(self, start: int, pieces: Sequence[tuple[str, QTextCharFormat]],
-               breaks: Sequence[int] | None = None) -> tuple[str, list[int]]:
+               breaks: Sequence[int] | None = None,
+               soft: int | None = None) -> tuple[str, list[int]]:
         """Insert story text that starts at story position `start` at self._cursor, with
         view-only breaks: planned so no paragraph grows past HARD_BLOCK (breaks=None), or
         exactly the given story positions (one at the end of the text goes after it).
@@ -576,7 +596,7 @@ class StoryView(QPlainTextEdit):
             if not text:
                 continue
             if breaks is None:
-                offsets = plan_breaks(text, run)
+                offsets = plan_breaks(text, run, soft)
             else:
                 offsets = [b - position for b in breaks if position <= b < position + len(text)]
             shown, last = [], 0

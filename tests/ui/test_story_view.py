@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QTextCursor
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QPlainTextEdit
 
 from kobold_gui.core.story import GenerationMeta, Segment, Story
 from kobold_gui.ui.story_view import HARD_BLOCK, PositionMap, StoryView, plan_breaks
@@ -189,9 +189,9 @@ def test_reset_after_undo_redo_rerenders_only_the_changed_middle(view: StoryView
     written: list[str] = []
     real_write = view._write
 
-    def recording(start, pieces, breaks=None):
+    def recording(start, pieces, breaks=None, **kw):
         written.append("".join(t for t, _f in pieces))
-        return real_write(start, pieces, breaks)
+        return real_write(start, pieces, breaks, **kw)
 
     monkeypatch.setattr(view, "_write", recording)
     assert story.undo()  # drops " More."
@@ -217,9 +217,9 @@ def test_undoing_an_edit_in_a_long_segment_rerenders_only_the_edit(view: StoryVi
     written: list[str] = []
     real_write = view._write
 
-    def recording(start, pieces, breaks=None):
+    def recording(start, pieces, breaks=None, **kw):
         written.append("".join(t for t, _f in pieces))
-        return real_write(start, pieces, breaks)
+        return real_write(start, pieces, breaks, **kw)
 
     monkeypatch.setattr(view, "_write", recording)
     story.undo()
@@ -386,6 +386,8 @@ def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryVi
     monkeypatch.setattr(sv, "HARD_BLOCK", 24)
     if seed % 2:  # a long story shown over several event-loop turns while all this happens
         monkeypatch.setattr(sv, "RENDER_CHUNK", 7)
+    if seed % 4 < 2:  # lines wrap every few characters: breaks go where they wrap
+        view.resize(130, 300)
     rng = random.Random(seed)
     alphabet = ["a", "b", " ", " ", "\n", "🙂", "東", "é", "\r", "\r\n"]
     story = Story([Segment("user", "Start 🙂 here. ")])
@@ -559,3 +561,41 @@ def test_paste_and_select_all_typing_into_a_streaming_reply_are_refused(view: St
     assert story.text == "Prompt. Reply 🙂" and len(refused) == 2
     story.append_text(index, " goes on")
     assert view.plain_text() == "Prompt. Reply 🙂 goes on"
+
+
+def line_starts(edit: QPlainTextEdit, to_story=lambda v: v) -> list[int]:
+    """Where each shown line starts (story positions via `to_story`), over all blocks."""
+    layout = edit.document().documentLayout()
+    starts, block = [], edit.document().firstBlock()
+    while block.isValid():
+        layout.blockBoundingRect(block)  # lay it out
+        lines = block.layout()
+        starts += [to_story(block.position() + lines.lineAt(i).textStart())
+                   for i in range(lines.lineCount())]
+        block = block.next()
+    return starts
+
+
+def test_breaks_in_a_streamed_paragraph_fall_where_lines_wrap_anyway(view: StoryView,
+                                                                    qtbot) -> None:
+    words = " ".join(f"word{i % 97}" for i in range(3000))  # ~20 K characters, one paragraph
+    story = Story()
+    view.set_story(story)
+    index = story.append_segment("model")
+    for i in range(0, len(words), 6):
+        story.append_text(index, words[i:i + 6])
+    assert len(view._map.breaks) >= len(words) // HARD_BLOCK
+    # the same paragraph in one block of a plain editor of the same size, font and margins
+    plain = QPlainTextEdit()
+    qtbot.addWidget(plain)
+    plain.setFont(view.font())
+    plain.document().setDocumentMargin(view.document().documentMargin())
+    plain.setFrameShape(view.frameShape())
+    plain.resize(view.size())
+    plain.setViewportMargins(view.viewportMargins())
+    plain.show()
+    qtbot.waitExposed(plain)
+    plain.setPlainText(words)
+    assert plain.viewport().width() == view.viewport().width()
+    ours = line_starts(view, lambda v: view._map.story_of(v, len(story.text))[0])
+    assert ours == line_starts(plain)  # every line starts where it would without the breaks
