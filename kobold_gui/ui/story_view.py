@@ -8,9 +8,15 @@ undo snapshots, so the unchanged prefix and suffix are found by identity).
 Two kinds of things are shown that are not story text, and both stay outside story positions:
 - view-only block breaks: Qt re-lays out a whole paragraph (QTextBlock) on every insert, so a
   200 KB paragraph without newlines costs 30 ms per token. The view splits long paragraphs into
-  blocks of a few KB at a space; the breaks live in a sorted list of story positions and the
-  position mapping (`PositionMap`) skips them, so plain text, copy and edits never see them;
+  blocks of a few KB (a paragraph being streamed exactly where Qt wrapped its line, so the
+  break does not show; a loaded one at a space); the breaks live in a sorted list of story
+  positions and the position mapping (`PositionMap`) skips them, so plain text, copy and
+  edits never see them;
 - marks ("[generation failed: …]"): notes after the end of the story, one block each.
+
+Two more costs are kept flat: set_story shows a long story over several event-loop turns
+(RENDER_CHUNK), and streamed text is written afresh now and then (RECYCLE_CHARS) so Qt drops
+the layouts it would otherwise keep for every paragraph it ever laid out.
 
 User edits (typing, paste, cut, drop, IME) are applied by Qt first and then reported as
 `story.edit(start, end, text)` in story positions (Python characters; Qt counts UTF-16 units,
@@ -61,7 +67,7 @@ RENDER_CHUNK = 150_000
 #: Qt keeps ~40 bytes a character for every paragraph it has laid out, for as long as the
 #: paragraph exists (clearing a layout frees nothing). Every this many streamed characters the
 #: view writes the older streamed text afresh, so those paragraphs are laid out again only when
-#: painted: streaming 1 MB then costs ~12 MB instead of ~50 MB.
+#: painted: streaming 2 MB then adds ~45 MB instead of ~85 MB (bench/bench_story_view.py).
 RECYCLE_CHARS = 64_000
 #: ... except the newest this many characters, which are on screen while the reader follows.
 RECYCLE_KEEP = 8_000
