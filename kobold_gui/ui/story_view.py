@@ -8,9 +8,15 @@ undo snapshots, so the unchanged prefix and suffix are found by identity).
 Two kinds of things are shown that are not story text, and both stay outside story positions:
 - view-only block breaks: Qt re-lays out a whole paragraph (QTextBlock) on every insert, so a
   200 KB paragraph without newlines costs 30 ms per token. The view splits long paragraphs into
-  blocks of a few KB at a space; the breaks live in a sorted list of story positions and the
-  position mapping (`PositionMap`) skips them, so plain text, copy and edits never see them;
+  blocks of a few KB (a paragraph being streamed exactly where Qt wrapped its line, so the
+  break does not show; a loaded one at a space); the breaks live in a sorted list of story
+  positions and the position mapping (`PositionMap`) skips them, so plain text, copy and
+  edits never see them;
 - marks ("[generation failed: …]"): notes after the end of the story, one block each.
+
+Two more costs are kept flat: set_story shows a long story over several event-loop turns
+(RENDER_CHUNK), and streamed text is written afresh now and then (RECYCLE_CHARS) so Qt drops
+the layouts it would otherwise keep for every paragraph it ever laid out.
 
 User edits (typing, paste, cut, drop, IME) are applied by Qt first and then reported as
 `story.edit(start, end, text)` in story positions (Python characters; Qt counts UTF-16 units,
@@ -22,7 +28,7 @@ notification is not safe), and `edit_refused` says why.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +39,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPalette,
     QResizeEvent,
+    QTextBlock,
     QTextCharFormat,
     QTextCursor,
 )
@@ -57,6 +64,13 @@ HARD_BLOCK = 4000
 #: set_story shows this many characters at once and the rest over the next event-loop turns,
 #: so opening a 10 MB story never freezes the window (Qt inserts ~1 MB in 60-100 ms)
 RENDER_CHUNK = 150_000
+#: Qt keeps ~40 bytes a character for every paragraph it has laid out, for as long as the
+#: paragraph exists (clearing a layout frees nothing). Every this many streamed characters the
+#: view writes the older streamed text afresh, so those paragraphs are laid out again only when
+#: painted: streaming 2 MB then adds ~45 MB instead of ~85 MB (bench/bench_story_view.py).
+RECYCLE_CHARS = 64_000
+#: ... except the newest this many characters, which are on screen while the reader follows.
+RECYCLE_KEEP = 8_000
 #: Qt turns "\r\n" into a single block separator; the view shows a carriage return as this
 #: one-unit symbol so story and view positions stay in step.
 CR_SHOWN = "\u240d"
@@ -66,10 +80,6 @@ _FOLLOW_SLACK = 4  # pixels: "at the bottom" even when a fraction of a line is l
 
 LOCKED_REASON = "The reply is still being written: wait for it to finish or stop it first."
 MARK_REASON = "Notes from Kobold GUI are not part of the story and cannot be edited."
-
-
-def utf16_len(text: str) -> int:
-    return len(text) + sum(1 for _ in _ASTRAL.finditer(text))
 
 
 def plan_breaks(text: str, run: int, soft: int | None = None,
@@ -141,17 +151,17 @@ class PositionMap:
                 hi = mid - 1
         return lo, self.view_lo(lo) <= v <= self.view_hi(lo)
 
-    def replaced(self, start: int, end: int, new_text: str, new_breaks: Iterable[int] = (),
-                 *, keep_breaks_at_end: bool = True) -> None:
+    def replaced(self, start: int, end: int, new_text: str,
+                 new_breaks: Iterable[int] = ()) -> None:
         """Story range [start, end) became `new_text`: drop what was inside, shift what follows,
-        add the astral characters of the new text and `new_breaks` (story positions)."""
+        add the astral characters of the new text and `new_breaks` (story positions). Breaks
+        at `start` stay before the new text, breaks at `end` (> start) move after it."""
         delta = len(new_text) - (end - start)
         a0, a1 = bisect_left(self.astral, start), bisect_left(self.astral, end)
         self.astral[a0:] = ([start + m.start() for m in _ASTRAL.finditer(new_text)]
                             + [a + delta for a in self.astral[a1:]])
         b0 = bisect_right(self.breaks, start)
-        b1 = bisect_left(self.breaks, end) if keep_breaks_at_end else bisect_right(self.breaks, end)
-        b1 = max(b0, b1)
+        b1 = max(b0, bisect_left(self.breaks, end))
         self.breaks[b0:] = sorted(new_breaks) + [b + delta for b in self.breaks[b1:]]
 
 
@@ -175,6 +185,7 @@ class StoryView(QPlainTextEdit):
         self._lens: list[int] = []  # their rendered lengths (the last one grows while streaming)
         self._length = 0  # story characters rendered (all of them unless _behind)
         self._behind = False  # set_story still rendering the rest of a long story
+        self._streamed = 0  # characters appended since the last layout recycling
         self._marks: list[str] = []
         self._locked_from: int | None = None
         self._tail_format = QTextCharFormat()
@@ -201,11 +212,13 @@ class StoryView(QPlainTextEdit):
 
     # ------------------------------------------------------------------ the contract
     def set_story(self, story: Story) -> None:
-        """Render `story` and follow its events (the previous one is let go)."""
+        """Render `story` and follow its events (the previous one, its lock and its marks are
+        let go)."""
         self._unsubscribe()
         self._story = story
         self._unsubscribe = story.subscribe(self._on_story_event)
         self._locked_from = None
+        self._marks.clear()
         self._render_all()
 
     def story(self) -> Story:
@@ -349,14 +362,26 @@ class StoryView(QPlainTextEdit):
         super().keyPressEvent(event)
 
     def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 (Qt override)
-        """Copy and drag give the story's text of the selection: no view-only breaks, no marks."""
+        """Copy and drag give the story's text of the selection: no view-only breaks, no marks.
+
+        Whoever asked (the clipboard, a drag) deletes the object returned, in C++; one made in
+        Python would be deleted twice (a crash when the clipboard goes), so it is Qt's own,
+        made for an empty selection (then it holds no rich text either) and given our text."""
         self._flush()
         cursor = self.textCursor()
         start, _ = self._map.story_of(cursor.selectionStart(), self._length)
         end, exact = self._map.story_of(cursor.selectionEnd(), self._length)
         if not exact and end < self._length:
             end += 1
-        data = QMimeData()
+        collapsed = QTextCursor(cursor)
+        collapsed.clearSelection()
+        blocked = self.blockSignals(True)
+        try:
+            self.setTextCursor(collapsed)
+            data = super().createMimeDataFromSelection()
+        finally:
+            self.setTextCursor(cursor)
+            self.blockSignals(blocked)
         data.setText(self._story_slice(start, end))
         return data
 
@@ -532,11 +557,73 @@ class StoryView(QPlainTextEdit):
         follow = bar.value() >= bar.maximum() - _FOLLOW_SLACK
         with self._changing():
             self._cursor.setPosition(self._map.view_hi(self._length))
-            full, breaks = self._write(self._length, [(text, fmt)])
+            full, breaks = self._write(self._length, [(text, fmt)], soft=HARD_BLOCK)
             self._map.replaced(self._length, self._length, full, breaks)
             self._length += len(full)
+            self._break_at_wrap()
+        self._streamed += len(text)
+        if self._streamed >= RECYCLE_CHARS:
+            self._streamed = 0
+            self._recycle_layouts()
         if follow:
             bar.setValue(bar.maximum())
+
+    def _recycle_layouts(self) -> None:
+        """Write the text streamed before the newest RECYCLE_KEEP characters afresh (same
+        text, formats and breaks; the map does not change) unless the reader is looking at it."""
+        doc = self.document()
+        top = self.firstVisibleBlock()
+        bottom = self.cursorForPosition(self.viewport().rect().bottomRight()).position()
+        end = doc.findBlock(self._map.view_hi(max(0, self._length - RECYCLE_KEEP)))
+        start = doc.findBlock(self._map.view_hi(max(0, self._length - RECYCLE_KEEP
+                                                        - 2 * RECYCLE_CHARS)))
+        if start.position() <= bottom and top.position() <= end.position():
+            end = top  # never what the reader is looking at: only above it
+        # blocks [start, end) are written again, but not the separator before `end`: the
+        # block objects around them (the reader's top one) stay, with their layouts
+        va, vb = start.position(), end.position() - 1
+        if vb <= va:
+            return
+        s, s_exact = self._map.story_of(va, self._length)
+        e, e_exact = self._map.story_of(vb, self._length)
+        if not (s_exact and e_exact) or e <= s:
+            return
+        user = self.textCursor()
+        anchor, position = user.anchor(), user.position()
+        bar = self.verticalScrollBar()
+        value, follow = bar.value(), bar.value() >= bar.maximum() - _FOLLOW_SLACK
+        lines = _line_count(start, end)  # the scroll bar counts lines
+        self._put_back(_PutBack(self._map.view_hi(s), self._map.view_lo(e), s,
+                                self._pieces(s, e),
+                                [b for b in self._map.breaks if s < b < e], False))
+        if (self.textCursor().anchor(), self.textCursor().position()) != (anchor, position):
+            user.setPosition(anchor)
+            user.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
+            self.setTextCursor(user)  # (this scrolls to it: the scroll is set again below)
+        if follow:
+            bar.setValue(bar.maximum())
+        elif end.position() <= top.position():  # above the reader: fewer lines above them
+            bar.setValue(value - lines + _line_count(doc.findBlock(va), end))
+        else:
+            bar.setValue(value)
+
+    def _break_at_wrap(self) -> None:
+        """Keep the paragraph being streamed into short where nobody sees it: once it is past
+        SOFT_BLOCK, its view-only break goes where Qt already wrapped its last line (it shows
+        only if the width changes later). Unlaid or unwrapped: HARD_BLOCK breaks it anyway."""
+        block = self._cursor.block()
+        if block.length() <= SOFT_BLOCK:
+            return
+        layout = block.layout()
+        if layout.lineCount() < 2:
+            return
+        v = block.position() + layout.lineAt(layout.lineCount() - 1).textStart()
+        p, exact = self._map.story_of(v, self._length)
+        if not exact or v <= block.position() or p >= self._length:
+            return
+        self._cursor.setPosition(v)
+        self._cursor.insertText("\n")
+        insort(self._map.breaks, p)
 
     def _replace(self, start: int, end: int, pieces: Sequence[tuple[str, QTextCharFormat]]) -> None:
         """Story range [start, end) (as rendered) becomes `pieces`; breaks at `start` stay
@@ -552,7 +639,8 @@ class StoryView(QPlainTextEdit):
             self._length += len(full) - (end - start)
 
     def _write(self, start: int, pieces: Sequence[tuple[str, QTextCharFormat]],
-               breaks: Sequence[int] | None = None) -> tuple[str, list[int]]:
+               breaks: Sequence[int] | None = None,
+               soft: int | None = None) -> tuple[str, list[int]]:
         """Insert story text that starts at story position `start` at self._cursor, with
         view-only breaks: planned so no paragraph grows past HARD_BLOCK (breaks=None), or
         exactly the given story positions (one at the end of the text goes after it).
@@ -566,7 +654,7 @@ class StoryView(QPlainTextEdit):
             if not text:
                 continue
             if breaks is None:
-                offsets = plan_breaks(text, run)
+                offsets = plan_breaks(text, run, soft)
             else:
                 offsets = [b - position for b in breaks if position <= b < position + len(text)]
             shown, last = [], 0
@@ -808,6 +896,15 @@ class _Changing:
             self.view._doc_len = self.view._doc_end()
 
 
+def _line_count(first: QTextBlock, stop: QTextBlock) -> int:
+    """Lines in blocks [first, stop), as the layout counts them (an unlaid block is one)."""
+    count, block = 0, first
+    while block.isValid() and block != stop:
+        count += block.lineCount()
+        block = block.next()
+    return count
+
+
 def _is_undo_key(event: QKeyEvent) -> bool:
     if event.matches(QKeySequence.StandardKey.Undo) or event.matches(QKeySequence.StandardKey.Redo):
         return True
@@ -824,4 +921,4 @@ def _from_view(text: str) -> str:
     return text.replace(PARAGRAPH_SEP, "\n").replace(CR_SHOWN, "\r")
 
 
-__all__ = ["PositionMap", "StoryView", "plan_breaks", "utf16_len"]
+__all__ = ["PositionMap", "StoryView", "common_head", "plan_breaks"]
