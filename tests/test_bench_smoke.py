@@ -21,7 +21,8 @@ def test_story_files_benchmark_runs_and_prints_its_ratios() -> None:
 
 def test_story_view_benchmark_runs_and_prints_its_ratios() -> None:
     r = subprocess.run([sys.executable, str(BENCH / "bench_story_view.py"), "--kilobytes", "5",
-                        "--megabytes", "0.05", "--repeat", "5"], capture_output=True, text=True,
+                        "--megabytes", "0.05", "--repeat", "5",
+                        "--stream-megabytes", "0.01"], capture_output=True, text=True,
                        timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
     for row in ("paragraph", "story", "bare"):

@@ -22,7 +22,7 @@ notification is not safe), and `edit_refused` says why.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -66,10 +66,6 @@ _FOLLOW_SLACK = 4  # pixels: "at the bottom" even when a fraction of a line is l
 
 LOCKED_REASON = "The reply is still being written: wait for it to finish or stop it first."
 MARK_REASON = "Notes from Kobold GUI are not part of the story and cannot be edited."
-
-
-def utf16_len(text: str) -> int:
-    return len(text) + sum(1 for _ in _ASTRAL.finditer(text))
 
 
 def plan_breaks(text: str, run: int, soft: int | None = None,
@@ -141,17 +137,17 @@ class PositionMap:
                 hi = mid - 1
         return lo, self.view_lo(lo) <= v <= self.view_hi(lo)
 
-    def replaced(self, start: int, end: int, new_text: str, new_breaks: Iterable[int] = (),
-                 *, keep_breaks_at_end: bool = True) -> None:
+    def replaced(self, start: int, end: int, new_text: str,
+                 new_breaks: Iterable[int] = ()) -> None:
         """Story range [start, end) became `new_text`: drop what was inside, shift what follows,
-        add the astral characters of the new text and `new_breaks` (story positions)."""
+        add the astral characters of the new text and `new_breaks` (story positions). Breaks
+        at `start` stay before the new text, breaks at `end` (> start) move after it."""
         delta = len(new_text) - (end - start)
         a0, a1 = bisect_left(self.astral, start), bisect_left(self.astral, end)
         self.astral[a0:] = ([start + m.start() for m in _ASTRAL.finditer(new_text)]
                             + [a + delta for a in self.astral[a1:]])
         b0 = bisect_right(self.breaks, start)
-        b1 = bisect_left(self.breaks, end) if keep_breaks_at_end else bisect_right(self.breaks, end)
-        b1 = max(b0, b1)
+        b1 = max(b0, bisect_left(self.breaks, end))
         self.breaks[b0:] = sorted(new_breaks) + [b + delta for b in self.breaks[b1:]]
 
 
@@ -201,11 +197,13 @@ class StoryView(QPlainTextEdit):
 
     # ------------------------------------------------------------------ the contract
     def set_story(self, story: Story) -> None:
-        """Render `story` and follow its events (the previous one is let go)."""
+        """Render `story` and follow its events (the previous one, its lock and its marks are
+        let go)."""
         self._unsubscribe()
         self._story = story
         self._unsubscribe = story.subscribe(self._on_story_event)
         self._locked_from = None
+        self._marks.clear()
         self._render_all()
 
     def story(self) -> Story:
@@ -349,14 +347,26 @@ class StoryView(QPlainTextEdit):
         super().keyPressEvent(event)
 
     def createMimeDataFromSelection(self) -> QMimeData:  # noqa: N802 (Qt override)
-        """Copy and drag give the story's text of the selection: no view-only breaks, no marks."""
+        """Copy and drag give the story's text of the selection: no view-only breaks, no marks.
+
+        Whoever asked (the clipboard, a drag) deletes the object returned, in C++; one made in
+        Python would be deleted twice (a crash when the clipboard goes), so it is Qt's own,
+        made for an empty selection (then it holds no rich text either) and given our text."""
         self._flush()
         cursor = self.textCursor()
         start, _ = self._map.story_of(cursor.selectionStart(), self._length)
         end, exact = self._map.story_of(cursor.selectionEnd(), self._length)
         if not exact and end < self._length:
             end += 1
-        data = QMimeData()
+        collapsed = QTextCursor(cursor)
+        collapsed.clearSelection()
+        blocked = self.blockSignals(True)
+        try:
+            self.setTextCursor(collapsed)
+            data = super().createMimeDataFromSelection()
+        finally:
+            self.setTextCursor(cursor)
+            self.blockSignals(blocked)
         data.setText(self._story_slice(start, end))
         return data
 
@@ -532,11 +542,30 @@ class StoryView(QPlainTextEdit):
         follow = bar.value() >= bar.maximum() - _FOLLOW_SLACK
         with self._changing():
             self._cursor.setPosition(self._map.view_hi(self._length))
-            full, breaks = self._write(self._length, [(text, fmt)])
+            full, breaks = self._write(self._length, [(text, fmt)], soft=HARD_BLOCK)
             self._map.replaced(self._length, self._length, full, breaks)
             self._length += len(full)
+            self._break_at_wrap()
         if follow:
             bar.setValue(bar.maximum())
+
+    def _break_at_wrap(self) -> None:
+        """Keep the paragraph being streamed into short where nobody sees it: once it is past
+        SOFT_BLOCK, its view-only break goes where Qt already wrapped its last line (it shows
+        only if the width changes later). Unlaid or unwrapped: HARD_BLOCK breaks it anyway."""
+        block = self._cursor.block()
+        if block.length() <= SOFT_BLOCK:
+            return
+        layout = block.layout()
+        if layout.lineCount() < 2:
+            return
+        v = block.position() + layout.lineAt(layout.lineCount() - 1).textStart()
+        p, exact = self._map.story_of(v, self._length)
+        if not exact or v <= block.position() or p >= self._length:
+            return
+        self._cursor.setPosition(v)
+        self._cursor.insertText("\n")
+        insort(self._map.breaks, p)
 
     def _replace(self, start: int, end: int, pieces: Sequence[tuple[str, QTextCharFormat]]) -> None:
         """Story range [start, end) (as rendered) becomes `pieces`; breaks at `start` stay
@@ -552,7 +581,8 @@ class StoryView(QPlainTextEdit):
             self._length += len(full) - (end - start)
 
     def _write(self, start: int, pieces: Sequence[tuple[str, QTextCharFormat]],
-               breaks: Sequence[int] | None = None) -> tuple[str, list[int]]:
+               breaks: Sequence[int] | None = None,
+               soft: int | None = None) -> tuple[str, list[int]]:
         """Insert story text that starts at story position `start` at self._cursor, with
         view-only breaks: planned so no paragraph grows past HARD_BLOCK (breaks=None), or
         exactly the given story positions (one at the end of the text goes after it).
@@ -566,7 +596,7 @@ class StoryView(QPlainTextEdit):
             if not text:
                 continue
             if breaks is None:
-                offsets = plan_breaks(text, run)
+                offsets = plan_breaks(text, run, soft)
             else:
                 offsets = [b - position for b in breaks if position <= b < position + len(text)]
             shown, last = [], 0
@@ -824,4 +854,4 @@ def _from_view(text: str) -> str:
     return text.replace(PARAGRAPH_SEP, "\n").replace(CR_SHOWN, "\r")
 
 
-__all__ = ["PositionMap", "StoryView", "plan_breaks", "utf16_len"]
+__all__ = ["PositionMap", "StoryView", "common_head", "plan_breaks"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QTextCursor
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QPlainTextEdit
 
 from kobold_gui.core.story import GenerationMeta, Segment, Story
 from kobold_gui.ui.story_view import HARD_BLOCK, PositionMap, StoryView, plan_breaks
@@ -132,7 +132,10 @@ def test_cut_and_copy_give_story_text(view: StoryView, qtbot) -> None:
     story = Story([Segment("model", "one 🙂 two three")])
     view.set_story(story)
     place_cursor(view, 4, 9)
-    assert view.createMimeDataFromSelection().text() == "🙂 two"
+    view.copy()
+    assert QGuiApplication.clipboard().text() == "🙂 two"
+    assert QGuiApplication.clipboard().mimeData().formats() == ["text/plain"]  # no rich text
+    assert view.textCursor().selectedText() == "🙂 two"  # the selection is left as it was
     view.cut()
     assert story.text == "one  three"
     assert QGuiApplication.clipboard().text() == "🙂 two"
@@ -186,9 +189,9 @@ def test_reset_after_undo_redo_rerenders_only_the_changed_middle(view: StoryView
     written: list[str] = []
     real_write = view._write
 
-    def recording(start, pieces, breaks=None):
+    def recording(start, pieces, breaks=None, **kw):
         written.append("".join(t for t, _f in pieces))
-        return real_write(start, pieces, breaks)
+        return real_write(start, pieces, breaks, **kw)
 
     monkeypatch.setattr(view, "_write", recording)
     assert story.undo()  # drops " More."
@@ -214,9 +217,9 @@ def test_undoing_an_edit_in_a_long_segment_rerenders_only_the_edit(view: StoryVi
     written: list[str] = []
     real_write = view._write
 
-    def recording(start, pieces, breaks=None):
+    def recording(start, pieces, breaks=None, **kw):
         written.append("".join(t for t, _f in pieces))
-        return real_write(start, pieces, breaks)
+        return real_write(start, pieces, breaks, **kw)
 
     monkeypatch.setattr(view, "_write", recording)
     story.undo()
@@ -383,6 +386,8 @@ def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryVi
     monkeypatch.setattr(sv, "HARD_BLOCK", 24)
     if seed % 2:  # a long story shown over several event-loop turns while all this happens
         monkeypatch.setattr(sv, "RENDER_CHUNK", 7)
+    if seed % 4 < 2:  # lines wrap every few characters: breaks go where they wrap
+        view.resize(130, 300)
     rng = random.Random(seed)
     alphabet = ["a", "b", " ", " ", "\n", "🙂", "東", "é", "\r", "\r\n"]
     story = Story([Segment("user", "Start 🙂 here. ")])
@@ -470,3 +475,127 @@ def test_a_long_story_is_shown_over_several_turns_and_stays_exact(view: StoryVie
     assert _from_view_doc(view) == expected_document(view)
     story.append_text(-1, " More.")  # (the edit at 0 moved the reply to index 2)
     assert view.plain_text().endswith("renders. More.")
+
+
+def test_drop_from_another_app_inserts_plain_text_at_the_drop_point(view: StoryView,
+                                                                    qtbot) -> None:
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    story = Story([Segment("model", "ab🙂cd")])
+    view.set_story(story)
+    target = QTextCursor(view.document())
+    target.setPosition(view._map.view_hi(3))  # after the emoji
+    point = view.cursorRect(target).center()
+    data = QMimeData()
+    data.setHtml("<b>X</b>")
+    data.setText("X")
+    action = Qt.DropAction.CopyAction
+    buttons, mods = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for event in (QDragEnterEvent(point, action, data, buttons, mods),
+                  QDragMoveEvent(point, action, data, buttons, mods),
+                  QDropEvent(point.toPointF(), action, data, buttons, mods)):
+        QApplication.sendEvent(view.viewport(), event)
+    assert story.text == "ab🙂Xcd"
+    assert_in_step(view)
+
+
+def test_a_new_story_drops_the_old_marks_and_lock(view: StoryView) -> None:
+    view.set_story(Story([Segment("user", "old")]))
+    view.add_mark("[stopped]")
+    view.set_locked_from(1)
+    view.set_story(Story([Segment("user", "new")]))
+    assert view.marks() == [] and view.locked_from() is None and view.shown_text() == "new"
+
+
+def test_follows_the_stream_only_while_the_reader_is_at_the_bottom(view: StoryView) -> None:
+    story = Story([Segment("user", "".join(f"line {i}\n" for i in range(300)))])
+    view.set_story(story)
+    view.finish_rendering()
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    index = story.append_segment("model")
+    for _ in range(40):
+        story.append_text(index, "more\n")
+    assert bar.value() == bar.maximum()  # followed
+    bar.setValue(bar.maximum() // 3)  # the reader scrolls up to read
+    kept = bar.value()
+    for _ in range(40):
+        story.append_text(index, "and more\n")
+    assert bar.value() == kept
+
+
+def test_input_method_and_shift_enter_land_in_the_story(view: StoryView, qtbot) -> None:
+    from PySide6.QtGui import QInputMethodEvent
+    story = Story([Segment("model", "ab")])
+    view.set_story(story)
+    place_cursor(view, 1)
+    preedit = QInputMethodEvent("にほ", [])  # composing: not text yet
+    QApplication.sendEvent(view, preedit)
+    assert story.text == "ab"
+    commit = QInputMethodEvent()
+    commit.setCommitString("日本")
+    QApplication.sendEvent(view, commit)
+    assert story.text == "a日本b"
+    qtbot.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert story.text == "a日本\nb"  # a newline, not Qt's U+2028 line separator
+    assert_in_step(view)
+
+
+def test_paste_and_select_all_typing_into_a_streaming_reply_are_refused(view: StoryView,
+                                                                       qtbot) -> None:
+    story = Story([Segment("user", "Prompt. ")])
+    view.set_story(story)
+    refused: list[str] = []
+    view.edit_refused.connect(refused.append)
+    index = story.append_segment("model")
+    view.set_locked_from(story.segment_start(index))
+    story.append_text(index, "Reply 🙂")
+    view.selectAll()
+    qtbot.keyClicks(view, "x")
+    assert story.text == "Prompt. Reply 🙂" and refused
+    settle(qtbot, view)
+    assert view.shown_text() == "Prompt. Reply 🙂"
+    place_cursor(view, len(story.text))
+    data = QMimeData()
+    data.setText("pasted")
+    view.insertFromMimeData(data)
+    assert story.text == "Prompt. Reply 🙂" and len(refused) == 2
+    story.append_text(index, " goes on")
+    assert view.plain_text() == "Prompt. Reply 🙂 goes on"
+
+
+def line_starts(edit: QPlainTextEdit, to_story=lambda v: v) -> list[int]:
+    """Where each shown line starts (story positions via `to_story`), over all blocks."""
+    layout = edit.document().documentLayout()
+    starts, block = [], edit.document().firstBlock()
+    while block.isValid():
+        layout.blockBoundingRect(block)  # lay it out
+        lines = block.layout()
+        starts += [to_story(block.position() + lines.lineAt(i).textStart())
+                   for i in range(lines.lineCount())]
+        block = block.next()
+    return starts
+
+
+def test_breaks_in_a_streamed_paragraph_fall_where_lines_wrap_anyway(view: StoryView,
+                                                                    qtbot) -> None:
+    words = " ".join(f"word{i % 97}" for i in range(3000))  # ~20 K characters, one paragraph
+    story = Story()
+    view.set_story(story)
+    index = story.append_segment("model")
+    for i in range(0, len(words), 6):
+        story.append_text(index, words[i:i + 6])
+    assert len(view._map.breaks) >= len(words) // HARD_BLOCK
+    # the same paragraph in one block of a plain editor of the same size, font and margins
+    plain = QPlainTextEdit()
+    qtbot.addWidget(plain)
+    plain.setFont(view.font())
+    plain.document().setDocumentMargin(view.document().documentMargin())
+    plain.setFrameShape(view.frameShape())
+    plain.resize(view.size())
+    plain.setViewportMargins(view.viewportMargins())
+    plain.show()
+    qtbot.waitExposed(plain)
+    plain.setPlainText(words)
+    assert plain.viewport().width() == view.viewport().width()
+    ours = line_starts(view, lambda v: view._map.story_of(v, len(story.text))[0])
+    assert ours == line_starts(plain)  # every line starts where it would without the breaks
