@@ -8,9 +8,15 @@ undo snapshots, so the unchanged prefix and suffix are found by identity).
 Two kinds of things are shown that are not story text, and both stay outside story positions:
 - view-only block breaks: Qt re-lays out a whole paragraph (QTextBlock) on every insert, so a
   200 KB paragraph without newlines costs 30 ms per token. The view splits long paragraphs into
-  blocks of a few KB at a space; the breaks live in a sorted list of story positions and the
-  position mapping (`PositionMap`) skips them, so plain text, copy and edits never see them;
+  blocks of a few KB (a paragraph being streamed exactly where Qt wrapped its line, so the
+  break does not show; a loaded one at a space); the breaks live in a sorted list of story
+  positions and the position mapping (`PositionMap`) skips them, so plain text, copy and
+  edits never see them;
 - marks ("[generation failed: …]"): notes after the end of the story, one block each.
+
+Two more costs are kept flat: set_story shows a long story over several event-loop turns
+(RENDER_CHUNK), and streamed text is written afresh now and then (RECYCLE_CHARS) so Qt drops
+the layouts it would otherwise keep for every paragraph it ever laid out.
 
 User edits (typing, paste, cut, drop, IME) are applied by Qt first and then reported as
 `story.edit(start, end, text)` in story positions (Python characters; Qt counts UTF-16 units,
@@ -33,6 +39,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPalette,
     QResizeEvent,
+    QTextBlock,
     QTextCharFormat,
     QTextCursor,
 )
@@ -57,6 +64,13 @@ HARD_BLOCK = 4000
 #: set_story shows this many characters at once and the rest over the next event-loop turns,
 #: so opening a 10 MB story never freezes the window (Qt inserts ~1 MB in 60-100 ms)
 RENDER_CHUNK = 150_000
+#: Qt keeps ~40 bytes a character for every paragraph it has laid out, for as long as the
+#: paragraph exists (clearing a layout frees nothing). Every this many streamed characters the
+#: view writes the older streamed text afresh, so those paragraphs are laid out again only when
+#: painted: streaming 2 MB then adds ~45 MB instead of ~85 MB (bench/bench_story_view.py).
+RECYCLE_CHARS = 64_000
+#: ... except the newest this many characters, which are on screen while the reader follows.
+RECYCLE_KEEP = 8_000
 #: Qt turns "\r\n" into a single block separator; the view shows a carriage return as this
 #: one-unit symbol so story and view positions stay in step.
 CR_SHOWN = "\u240d"
@@ -171,6 +185,7 @@ class StoryView(QPlainTextEdit):
         self._lens: list[int] = []  # their rendered lengths (the last one grows while streaming)
         self._length = 0  # story characters rendered (all of them unless _behind)
         self._behind = False  # set_story still rendering the rest of a long story
+        self._streamed = 0  # characters appended since the last layout recycling
         self._marks: list[str] = []
         self._locked_from: int | None = None
         self._tail_format = QTextCharFormat()
@@ -546,8 +561,51 @@ class StoryView(QPlainTextEdit):
             self._map.replaced(self._length, self._length, full, breaks)
             self._length += len(full)
             self._break_at_wrap()
+        self._streamed += len(text)
+        if self._streamed >= RECYCLE_CHARS:
+            self._streamed = 0
+            self._recycle_layouts()
         if follow:
             bar.setValue(bar.maximum())
+
+    def _recycle_layouts(self) -> None:
+        """Write the text streamed before the newest RECYCLE_KEEP characters afresh (same
+        text, formats and breaks; the map does not change) unless the reader is looking at it."""
+        doc = self.document()
+        top = self.firstVisibleBlock()
+        bottom = self.cursorForPosition(self.viewport().rect().bottomRight()).position()
+        end = doc.findBlock(self._map.view_hi(max(0, self._length - RECYCLE_KEEP)))
+        start = doc.findBlock(self._map.view_hi(max(0, self._length - RECYCLE_KEEP
+                                                        - 2 * RECYCLE_CHARS)))
+        if start.position() <= bottom and top.position() <= end.position():
+            end = top  # never what the reader is looking at: only above it
+        # blocks [start, end) are written again, but not the separator before `end`: the
+        # block objects around them (the reader's top one) stay, with their layouts
+        va, vb = start.position(), end.position() - 1
+        if vb <= va:
+            return
+        s, s_exact = self._map.story_of(va, self._length)
+        e, e_exact = self._map.story_of(vb, self._length)
+        if not (s_exact and e_exact) or e <= s:
+            return
+        user = self.textCursor()
+        anchor, position = user.anchor(), user.position()
+        bar = self.verticalScrollBar()
+        value, follow = bar.value(), bar.value() >= bar.maximum() - _FOLLOW_SLACK
+        lines = _line_count(start, end)  # the scroll bar counts lines
+        self._put_back(_PutBack(self._map.view_hi(s), self._map.view_lo(e), s,
+                                self._pieces(s, e),
+                                [b for b in self._map.breaks if s < b < e], False))
+        if (self.textCursor().anchor(), self.textCursor().position()) != (anchor, position):
+            user.setPosition(anchor)
+            user.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
+            self.setTextCursor(user)  # (this scrolls to it: the scroll is set again below)
+        if follow:
+            bar.setValue(bar.maximum())
+        elif end.position() <= top.position():  # above the reader: fewer lines above them
+            bar.setValue(value - lines + _line_count(doc.findBlock(va), end))
+        else:
+            bar.setValue(value)
 
     def _break_at_wrap(self) -> None:
         """Keep the paragraph being streamed into short where nobody sees it: once it is past
@@ -836,6 +894,15 @@ class _Changing:
         self.view._rendering -= 1
         if not self.view._rendering:
             self.view._doc_len = self.view._doc_end()
+
+
+def _line_count(first: QTextBlock, stop: QTextBlock) -> int:
+    """Lines in blocks [first, stop), as the layout counts them (an unlaid block is one)."""
+    count, block = 0, first
+    while block.isValid() and block != stop:
+        count += block.lineCount()
+        block = block.next()
+    return count
 
 
 def _is_undo_key(event: QKeyEvent) -> bool:

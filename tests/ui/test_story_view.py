@@ -388,6 +388,9 @@ def test_random_edits_streams_and_undo_keep_view_and_story_in_step(view: StoryVi
         monkeypatch.setattr(sv, "RENDER_CHUNK", 7)
     if seed % 4 < 2:  # lines wrap every few characters: breaks go where they wrap
         view.resize(130, 300)
+    if seed % 3 == 0:  # old layouts recycled all the time
+        monkeypatch.setattr(sv, "RECYCLE_CHARS", 25)
+        monkeypatch.setattr(sv, "RECYCLE_KEEP", 10)
     rng = random.Random(seed)
     alphabet = ["a", "b", " ", " ", "\n", "🙂", "東", "é", "\r", "\r\n"]
     story = Story([Segment("user", "Start 🙂 here. ")])
@@ -599,3 +602,41 @@ def test_breaks_in_a_streamed_paragraph_fall_where_lines_wrap_anyway(view: Story
     assert plain.viewport().width() == view.viewport().width()
     ours = line_starts(view, lambda v: view._map.story_of(v, len(story.text))[0])
     assert ours == line_starts(plain)  # every line starts where it would without the breaks
+
+
+def test_recycling_old_layouts_leaves_text_selection_and_reading_place(view: StoryView,
+                                                                       monkeypatch) -> None:
+    import kobold_gui.ui.story_view as sv
+    monkeypatch.setattr(sv, "RECYCLE_CHARS", 3000)
+    monkeypatch.setattr(sv, "RECYCLE_KEEP", 500)
+    recycled: list[int] = []
+    real = view._put_back
+    monkeypatch.setattr(view, "_put_back", lambda fix: (recycled.append(1), real(fix)))
+    story = Story()
+    view.set_story(story)
+    index = story.append_segment("model")
+    words = " ".join(f"word{i % 89}" for i in range(2000))  # wraps into several lines
+    for n in range(30):  # paragraphs of ~12 K characters, streamed
+        for i in range(0, len(words), 50):
+            story.append_text(index, words[i:i + 50])
+        story.append_text(index, f"\nParagraph {n} ends.\n")
+        if n == 3:
+            place_cursor(view, 100, 200)  # a selection in text that will be recycled
+            selected = view.textCursor().selectedText()
+            view.verticalScrollBar().setValue(view.verticalScrollBar().maximum())  # follow
+    assert recycled
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()  # still following
+    assert view.textCursor().selectedText() == selected
+    assert_in_step(view)
+    assert _from_view_doc(view) == expected_document(view)
+    # a reader scrolled up (below the recycled text) keeps their place
+    bar.setValue(bar.maximum() - 30)
+    top = view.firstVisibleBlock().text()
+    count = len(recycled)
+    for _n in range(3):
+        for i in range(0, len(words), 50):
+            story.append_text(index, words[i:i + 50])
+    assert len(recycled) > count
+    assert view.firstVisibleBlock().text() == top
+    assert_in_step(view)
