@@ -28,6 +28,7 @@ notification is not safe), and `edit_refused` says why.
 from __future__ import annotations
 
 import re
+import time
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ from PySide6.QtGui import (
     QTextBlock,
     QTextCharFormat,
     QTextCursor,
+    QTextDocument,
 )
-from PySide6.QtWidgets import QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QPlainTextDocumentLayout, QPlainTextEdit, QWidget
 
 from ..core.story import (
     RangeEdited,
@@ -62,8 +64,15 @@ SOFT_BLOCK = 2000
 #: ... or, with no space in sight (CJK, a URL), here regardless.
 HARD_BLOCK = 4000
 #: set_story shows this many characters at once and the rest over the next event-loop turns,
-#: so opening a 10 MB story never freezes the window (Qt inserts ~1 MB in 60-100 ms)
-RENDER_CHUNK = 150_000
+#: so opening a 10 MB story never freezes the window (Qt inserts ~1 MB in 60-100 ms): pieces of
+#: RENDER_CHUNK characters until RENDER_TURN_BUDGET seconds of the turn are used, so a slow
+#: machine renders less per turn instead of dropping frames
+RENDER_CHUNK = 30_000
+RENDER_TURN_BUDGET = 0.006
+RENDER_PAUSE_MS = 10
+#: a document bigger than this (characters) is swapped for a fresh one, not cleared
+RETIRE_ABOVE = 200_000
+RETIRE_PIECE = 100_000
 #: Qt keeps ~40 bytes a character for every paragraph it has laid out, for as long as the
 #: paragraph exists (clearing a layout frees nothing). Every this many streamed characters the
 #: view writes the older streamed text afresh, so those paragraphs are laid out again only when
@@ -202,8 +211,16 @@ class StoryView(QPlainTextEdit):
         self._flush_timer.timeout.connect(self._flush)
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(0)
+        # not 0: a zero timer re-armed from its own slot runs again before other timers (the
+        # asyncio loop's) get their turn; this leaves each frame about half free
+        self._render_timer.setInterval(RENDER_PAUSE_MS)
         self._render_timer.timeout.connect(self._render_more)
+        #: documents replaced by a fresh one, emptied a piece per turn (see _swap_document)
+        self._retired: list[QTextDocument] = []
+        self._retire_timer = QTimer(self)
+        self._retire_timer.setSingleShot(True)
+        self._retire_timer.setInterval(RENDER_PAUSE_MS)
+        self._retire_timer.timeout.connect(self._retire_some)
         self._update_formats()
         self.document().contentsChange.connect(self._on_contents_change)
         self._story = story if story is not None else Story()
@@ -510,7 +527,10 @@ class StoryView(QPlainTextEdit):
         self._formats_pending.clear()
         self._needs_full_render = False
         with self._changing():
-            self.document().clear()
+            if self.document().characterCount() > RETIRE_ABOVE:
+                self._swap_document()
+            else:
+                self.document().clear()
             self._map.clear()
             self._cursor = QTextCursor(self.document())
             self._resync_segments()
@@ -518,18 +538,56 @@ class StoryView(QPlainTextEdit):
             self._write_marks()
         self._render_more()
 
+    def _swap_document(self) -> None:
+        """Show a fresh document and empty the old one piece by piece on later turns: clearing
+        a laid-out 10 MB document in one go blocks the window for ~30 ms, while removing it
+        in pieces once it is no longer shown costs ~1 ms a piece."""
+        old = self.document()
+        old.contentsChange.disconnect(self._on_contents_change)
+        fresh = QTextDocument(self)
+        fresh.setDocumentLayout(QPlainTextDocumentLayout(fresh))
+        fresh.setDefaultFont(old.defaultFont())
+        fresh.setDocumentMargin(old.documentMargin())
+        fresh.setUndoRedoEnabled(False)
+        old.setParent(None)  # ours to empty now: setDocument would delete it at once
+        self.setDocument(fresh)
+        fresh.contentsChange.connect(self._on_contents_change)
+        self._retired.append(old)
+        if not self._retire_timer.isActive():
+            self._retire_timer.start()
+
+    def _retire_some(self) -> None:
+        if not self._retired:
+            return
+        doc = self._retired[0]
+        if doc.characterCount() > 1:
+            cursor = QTextCursor(doc)
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.setPosition(max(0, doc.characterCount() - 1 - RETIRE_PIECE),
+                               QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+        else:
+            self._retired.pop(0).deleteLater()
+        if self._retired:
+            self._retire_timer.start()
+
     def _render_more(self, everything: bool = False) -> None:
         """Show the next chunk of a story that set_story (or an undo of a load) has not
         shown yet; the rest follows on the next event-loop turn."""
         if (self._fixes or self._needs_full_render) and self._flush():
             return
-        end = len(self._story) if everything else min(len(self._story),
-                                                       self._length + RENDER_CHUNK)
-        with self._changing():
-            self._cursor.setPosition(self._map.view_hi(self._length))
-            full, breaks = self._write(self._length, self._pieces(self._length, end))
-            self._map.replaced(self._length, self._length, full, breaks)
-            self._length += len(full)
+        started = time.perf_counter()
+        while True:
+            end = len(self._story) if everything else min(len(self._story),
+                                                           self._length + RENDER_CHUNK)
+            with self._changing():
+                self._cursor.setPosition(self._map.view_hi(self._length))
+                full, breaks = self._write(self._length, self._pieces(self._length, end))
+                self._map.replaced(self._length, self._length, full, breaks)
+                self._length += len(full)
+            if (everything or not full or self._length >= len(self._story)
+                    or time.perf_counter() - started >= RENDER_TURN_BUDGET):
+                break
         self._behind = self._length < len(self._story)
         if self._behind:
             self._render_timer.start()

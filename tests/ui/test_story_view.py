@@ -640,3 +640,23 @@ def test_recycling_old_layouts_leaves_text_selection_and_reading_place(view: Sto
     assert len(recycled) > count
     assert view.firstVisibleBlock().text() == top
     assert_in_step(view)
+
+
+def test_replacing_a_big_story_shows_the_new_one_and_empties_the_old_document_later(view, qtbot):
+    from kobold_gui.ui import story_view
+
+    big = Story([Segment("model", "old words here. " * (story_view.RETIRE_ABOVE // 8))])
+    view.set_story(big)
+    view.finish_rendering()
+    old_doc = view.document()
+    new = Story([Segment("user", "A new story. "), Segment("model", "It begins 🙂.")])
+    view.set_story(new)
+    assert view.document() is not old_doc
+    assert view.plain_text() == new.text
+    # the old document is emptied piece by piece on later turns, then deleted
+    qtbot.waitUntil(lambda: not view._retired, timeout=10_000)
+    assert view.plain_text() == new.text
+    # the fresh document is followed: typing lands in the story
+    place_cursor(view, len(new))
+    qtbot.keyClicks(view, "!")
+    assert new.text.endswith("🙂.!")
