@@ -158,6 +158,9 @@ class Story:
         self._redo: list[list[Segment]] = []
         self.revision = 0
         self._saved_revision = 0
+        #: the run of keystrokes the newest undo step holds: (kind, next position, revision),
+        #: so typing a sentence is one undo step, not one per letter
+        self._typing: tuple[str, int, int] | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -285,11 +288,21 @@ class Story:
         tail_start = self.segment_start(len(self._segments) - self._stream_tail)
         if self._stream_tail and (end > tail_start or start == len(self)):
             self._close_stream()  # the edit reaches into the streamed segments
-        self._push_undo()
-        if self._stream_tail:
-            self._stale.append((len(self._undo) - 1, self._stream_tail))
+        typing = _keystroke(start, end, new_text)
+        run = self._typing
+        same_run = (typing is not None and run is not None and not self._stream_tail
+                    and self._undo and run[0] == typing and run[2] == self.revision
+                    and (start == run[1] or (typing == "delete" and end == run[1])))
+        if not same_run:
+            self._push_undo()
+            if self._stream_tail:
+                self._stale.append((len(self._undo) - 1, self._stream_tail))
         self._replace(start, end, new_text)
         self._changed(RangeEdited(start, end, new_text))
+        # where the next keystroke of the same run would be: typing carries on after the
+        # inserted text, Backspace ends where this deletion began
+        self._typing = None if typing is None else (
+            typing, start + len(new_text) if typing == "insert" else start, self.revision)
 
     def delete_last_reply(self) -> bool:
         """Remove the newest model (or recovered) segment; False when there is none."""
@@ -495,6 +508,16 @@ def _from_json_lines(data: bytes) -> dict[str, Any] | None:
         return None
     head["segments"] = segments
     return head
+
+
+def _keystroke(start: int, end: int, new_text: str) -> str | None:
+    """"insert" or "delete" when an edit looks like one key of a typing run (one character,
+    not a line break: Enter starts a new undo step), else None."""
+    if start == end and len(new_text) == 1 and new_text != "\n":
+        return "insert"
+    if end - start == 1 and not new_text:
+        return "delete"
+    return None
 
 
 def _merge_edited(segments: list[Segment]) -> list[Segment]:

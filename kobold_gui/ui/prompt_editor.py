@@ -26,8 +26,8 @@ class PromptEditor(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("promptEditor")
-        self.setPlaceholderText("Write your prompt here — the story so far, an instruction, "
-                                "a chat… Ctrl+Enter generates, Esc stops.")
+        self.setPlaceholderText("Write what comes next: Ctrl+Enter adds it to the story and "
+                                "generates (empty: the story just goes on). Esc stops.")
         self.setTabChangesFocus(True)
         self.setFont(reading_font("serif", 12.0))
         self.document().setDocumentMargin(12)
