@@ -1,7 +1,7 @@
 """Tokens into the window: per-token appends vs the controller's per-frame batching.
 
 Both runs stream the same tokens from the emulator (in a separate process, as fast as the
-client can take them) into a shown OutputView on the qasync loop, through the real
+client can take them) into a shown StoryView on the qasync loop, through the real
 KoboldClient. A 5 ms heartbeat timer measures how long the event loop is blocked: the longest
 gap is what a user feels as a frozen window; CPU time of the GUI process is the other cost.
 Prints both modes and their ratio.
@@ -27,9 +27,10 @@ from kobold_gui.core import settings as S  # noqa: E402
 from kobold_gui.core.events import Tokens  # noqa: E402
 from kobold_gui.core.generation import Generation  # noqa: E402
 from kobold_gui.core.protocol import KoboldClient  # noqa: E402
+from kobold_gui.core.story import Story  # noqa: E402
 from kobold_gui.ui.controller import FRAME_MS  # noqa: E402
-from kobold_gui.ui.output_view import OutputView  # noqa: E402
 from kobold_gui.ui.qtloop import install_loop  # noqa: E402
+from kobold_gui.ui.story_view import StoryView  # noqa: E402
 
 EMULATOR = """
 import sys, time
@@ -49,7 +50,7 @@ def start_emulator(rate: float) -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
-async def run_once(url: str, view: OutputView, tokens: int, batched: bool) -> dict[str, float]:
+async def run_once(url: str, view: StoryView, tokens: int, batched: bool) -> dict[str, float]:
     gaps: list[float] = []
     last = time.perf_counter()
 
@@ -69,7 +70,7 @@ async def run_once(url: str, view: OutputView, tokens: int, batched: bool) -> di
 
     def do_flush() -> None:
         if pending:
-            view.append_generated("".join(pending))
+            view.story().append_text(-1, "".join(pending))
             pending.clear()
 
     flush.timeout.connect(do_flush)
@@ -81,11 +82,13 @@ async def run_once(url: str, view: OutputView, tokens: int, batched: bool) -> di
                 if not flush.isActive():
                     flush.start()
             else:
-                view.append_generated(event.text)
+                view.story().append_text(-1, event.text)
 
     client = KoboldClient(url)
-    view.clear_output()
-    view.begin_generation("Bench:")
+    story = Story()
+    story.append_segment("user", "Bench:")
+    story.append_segment("model")
+    view.set_story(story)
     values = S.defaults() | {"max_length": tokens, "max_context_length": 100000}
     gen = Generation(client, f"bench {batched}", values, on_event)
     heartbeat.start()
@@ -112,7 +115,7 @@ def main() -> None:
     args = p.parse_args()
     app = QApplication([])
     loop = install_loop(app)
-    view = OutputView()
+    view = StoryView()
     view.resize(800, 600)
     view.show()
     proc, url = start_emulator(args.rate)

@@ -57,7 +57,7 @@ from ..core.story import (
     StoryEvent,
     TextAppended,
 )
-from .output_view import READING_WIDTH, mix, reading_font
+from .reading import READING_WIDTH, mix, reading_font
 
 #: A paragraph longer than this (characters) gets a view-only break at its next space ...
 SOFT_BLOCK = 2000

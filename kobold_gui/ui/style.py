@@ -11,7 +11,7 @@ from importlib import resources
 from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import QWidget
 
-from .output_view import mix
+from .reading import mix
 
 ACCENT = "#4263eb"
 ACCENT_HOVER = "#3b5bdb"

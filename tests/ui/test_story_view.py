@@ -660,3 +660,20 @@ def test_replacing_a_big_story_shows_the_new_one_and_empties_the_old_document_la
     place_cursor(view, len(new))
     qtbot.keyClicks(view, "!")
     assert new.text.endswith("🙂.!")
+
+
+def test_font_choice(view) -> None:
+    view.set_font_kind("mono")
+    assert view.font().styleHint().name == "Monospace"
+    view.set_font_kind("serif")
+    assert view.font().pointSizeF() >= 11
+
+
+def test_wide_views_keep_a_reading_column(qtbot, view) -> None:
+    from kobold_gui.ui.reading import READING_WIDTH
+
+    view.resize(READING_WIDTH + 400, 300)
+    qtbot.waitUntil(lambda: view.viewportMargins().left() == 200)
+    assert view.viewportMargins().right() == 200
+    view.resize(500, 300)
+    qtbot.waitUntil(lambda: view.viewportMargins().left() == 0)
