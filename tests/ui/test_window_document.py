@@ -326,3 +326,21 @@ def test_replacing_the_story_mid_stream_stops_it_and_leaves_the_new_story_alone(
     assert new.text == "Fresh page. " and window.output.plain_text() == "Fresh page. "
     assert old.text == PROMPT + done.args[0].text  # the stopped reply stayed where it began
     assert old.segments[-1].meta.finish_reason == "stopped"
+
+
+def test_undo_takes_back_a_typed_sentence_at_once_then_the_reply(qtbot, window, emulator) -> None:
+    generate(qtbot, window, PROMPT)
+    with_reply = window.story.text
+    type_into_view(qtbot, window, -1, " She smiled")
+    qtbot.keyClick(window.output, Qt.Key.Key_Backspace)
+    assert window.story.text == with_reply + " She smile"
+    window.undo_action.trigger()  # the Backspace
+    assert window.story.text == with_reply + " She smiled"
+    window.undo_action.trigger()  # the whole typed run, not its last letter
+    assert window.story.text == with_reply
+    assert window.output.plain_text() == with_reply
+    window.undo_action.trigger()  # the reply
+    assert window.story.text == PROMPT
+    window.redo_action.trigger()
+    window.redo_action.trigger()
+    assert window.story.text == with_reply + " She smiled"
