@@ -135,7 +135,8 @@ class TerminalFace:
                             f"{len(event.text)} characters")
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
+def settings_from_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The sampler defaults with --set and --max-length applied, validated."""
     values = S.defaults()
     for assignment in args.set:
         name, value = S.parse_assignment(assignment)
@@ -147,10 +148,12 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, face: TerminalFace, prompt: str,
-              password: str | None) -> int:
+              password: str | None, values: dict[str, Any] | None = None) -> int:
+    """Generate once and print it; `values` are the settings when the caller has built them
+    (kobold-story continue adds the story's memory), else they come from the options."""
     register_secret(password)
     try:
-        values = _settings(args)
+        values = settings_from_options(args) if values is None else values
         client = KoboldClient(args.url, password)
     except E.KoboldError as err:
         face.status(f"error: {err.message}", always=True)

@@ -7,7 +7,9 @@ write is atomic and keeps the previous version as `NAME~`.
 
 Exit codes: 0 done; 1 nothing to recover; 2 bad usage; 3 a file cannot be read; 4 not a story
 file we can read (corrupt, truncated, unknown or newer format); 5 the target cannot be written
-(or the write would replace a story with an empty one).
+(or the write would replace a story with an empty one). `continue` also: 6 the server could not
+generate (unreachable, busy, password, not KoboldCPP, broken stream: the message says which;
+any text that came is saved); 130 stopped with Ctrl-C (the text so far is saved).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ EXIT_NOTHING = 1
 EXIT_UNREADABLE = 3
 EXIT_NOT_A_STORY = 4
 EXIT_UNWRITABLE = 5
+EXIT_SERVER = 6
 
 
 class Refused(Exception):
@@ -53,6 +56,9 @@ def parse_args(argv: list[str] | None) -> Any:
                          help="allow replacing a story that has text with an empty one")
     recover = sub.add_parser("recover", help="the session the window would restore after a crash")
     recover.add_argument("--out", metavar="FILE", help="write it there in our format")
+    from . import story_continue  # it uses this module's Refused and exit codes
+
+    story_continue.add_parser(sub)
     return p.parse_args(argv)
 
 
@@ -110,6 +116,10 @@ def fields_json(story: Story) -> dict[str, Any]:
 
 def run(args: Any) -> int:
     out = sys.stdout.buffer
+    if args.command == "continue":
+        from . import story_continue
+
+        return story_continue.run(args)
     if args.command == "show":
         story = read(args.file)
         if args.json:
@@ -152,4 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m kobold_gui.story_cli`: run the imported module's main, so `continue` (which
+    # imports this module by name) raises the same Refused that main catches
+    from kobold_gui.story_cli import main as imported_main
+
+    sys.exit(imported_main())
