@@ -32,32 +32,23 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_H
               "KOBOLD_GUI_LOG_DIR"):
     os.environ[_name] = str(Path(_TMP.name) / _name.lower())  # never the user's own files
 
+from bench_story_files import make_story as story_of  # noqa: E402  (a sibling script)
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from kobold_gui.core import storage  # noqa: E402
 from kobold_gui.core.protocol import DEFAULT_URL  # noqa: E402
-from kobold_gui.core.story import Author, Story  # noqa: E402
+from kobold_gui.core.story import Story  # noqa: E402
 from kobold_gui.ui.controller import Controller  # noqa: E402
 from kobold_gui.ui.file_actions import FileActions  # noqa: E402
 from kobold_gui.ui.main_window import MainWindow  # noqa: E402
 from kobold_gui.ui.qtloop import install_loop  # noqa: E402
 from kobold_gui.ui.session import install_session  # noqa: E402
 
-WORDS = [" the", " lighthouse", " keeper", " São", " über", " sea", ",", ".", " storm",
-         " café", " 🌙", " 世界", "\n"]
-
 
 def make_story(megabytes: float) -> Story:
-    rng = random.Random(7)
-    story = Story(memory="The keeper is called Mira.")
-    size, target = 0, int(megabytes * 1_000_000)
-    while size < target:
-        words = "".join(rng.choice(WORDS) for _ in range(4000))
-        author: Author = "user" if len(story.segments) % 2 == 0 else "model"
-        story.append_segment(author, words)
-        size += len(words)
-    return story
+    """The same story bench_story_files.py measures (same words, seed 7)."""
+    return story_of(megabytes, random.Random(7))
 
 
 class Heartbeat:

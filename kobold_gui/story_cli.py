@@ -23,7 +23,12 @@ from . import __version__
 from .argparsing import Parser
 from .core import storage
 from .core.story import Story, StoryFormatError
-from .core.storyfiles import FORMATS, StoryFileError, dump_story, load_story_bytes
+from .core.storyfiles import (
+    FORMATS,
+    StoryFileError,
+    dump_story,
+    read_story_bytes,
+)
 
 EXIT_NOTHING = 1
 EXIT_UNREADABLE = 3
@@ -63,6 +68,11 @@ def parse_args(argv: list[str] | None) -> Any:
 
 
 def read(path: str) -> Story:
+    return read_with_format(path)[0]
+
+
+def read_with_format(path: str | Path) -> tuple[Story, str]:
+    """The story in `path` and the format it was detected in, or one clear Refused."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -70,32 +80,20 @@ def read(path: str) -> Story:
     except OSError as exc:
         raise Refused(f"{path}: cannot be read ({exc.strerror or exc})", EXIT_UNREADABLE) from None
     try:
-        return load_story_bytes(data)
+        return read_story_bytes(data)
     except (StoryFileError, StoryFormatError) as exc:
         raise Refused(f"{path}: {exc}", EXIT_NOT_A_STORY) from None
 
 
 def write(path: str, data: bytes, story: Story, force: bool) -> None:
-    target = Path(path)
-    if not force and not story.text.strip() and _holds_text(target):
-        raise Refused(f"{path} holds a story with text; not replacing it with an empty one "
-                      "(use --force)", EXIT_UNWRITABLE)
     try:
-        storage.atomic_write(target, data)
+        storage.write_story_bytes(path, data, empty=not storage.has_text(story), force=force)
+    except storage.EmptyOverwrite:
+        raise Refused(f"{path} holds a story with text; not replacing it with an empty one "
+                      "(use --force)", EXIT_UNWRITABLE) from None
     except OSError as exc:
         raise Refused(f"{path}: cannot be written ({exc.strerror or exc})",
                       EXIT_UNWRITABLE) from None
-
-
-def _holds_text(path: Path) -> bool:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return False
-    try:
-        return bool(load_story_bytes(data).text.strip())
-    except (StoryFileError, StoryFormatError):
-        return bool(data.strip())  # something we cannot read: not ours to blank
 
 
 def fields_json(story: Story) -> dict[str, Any]:

@@ -27,13 +27,10 @@ from .core.events import Event, Failed, Finished, Recovered, Tokens
 from .core.generation import new_genkey
 from .core.logs import register_secret, setup_logging
 from .core.protocol import KoboldClient
-from .core.story import Author, GenerationMeta, Story, StoryFormatError
-from .core.storyfiles import StoryFileError, dump_story, read_story_bytes
+from .core.story import Author, GenerationMeta, Story
+from .core.storyfiles import SAVED_BACK_AS, dump_story
 from .options import OptionError, add_common_options, resolve_password
-from .story_cli import EXIT_NOT_A_STORY, EXIT_SERVER, EXIT_UNREADABLE, EXIT_UNWRITABLE, Refused
-
-#: formats a story file is saved back in; anything else is an import to convert first
-SAVED_BACK_AS = {"kobold_gui": "kobold", "lite": "lite"}
+from .story_cli import EXIT_SERVER, EXIT_UNWRITABLE, Refused, read_with_format
 
 
 def add_parser(sub: Any) -> None:
@@ -74,19 +71,6 @@ class StoryFace(cli.TerminalFace):
         super().__call__(event)
 
 
-def read(path: Path) -> tuple[Story, str]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise Refused(f"{path}: no such file", EXIT_UNREADABLE) from None
-    except OSError as exc:
-        raise Refused(f"{path}: cannot be read ({exc.strerror or exc})", EXIT_UNREADABLE) from None
-    try:
-        return read_story_bytes(data)
-    except (StoryFileError, StoryFormatError) as exc:
-        raise Refused(f"{path}: {exc}", EXIT_NOT_A_STORY) from None
-
-
 async def plan_request(story: Story, values: dict[str, Any], url: str,
                        password: str | None) -> ContextPlan:
     budget = Budget(int(values["max_context_length"]), int(values["max_length"]))
@@ -99,7 +83,7 @@ async def plan_request(story: Story, values: dict[str, Any], url: str,
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    story, detected = read(path)
+    story, detected = read_with_format(path)
     fmt = SAVED_BACK_AS.get(detected)
     if fmt is None and not args.show_request:
         raise Refused(f"{path} is a {detected} file we import but do not write back; convert "

@@ -42,6 +42,12 @@ def read_story_bytes(data: bytes) -> tuple[Story, str]:
     return from_data(load(data)), fmt
 
 
+#: detected format (core.formats.detect) -> the format Save writes back to the same file;
+#: the others (SillyTavern chats, Lite share text, United, plain text) are imports: Save asks
+#: for a new file rather than rewrite theirs in another shape or lose their structure.
+SAVED_BACK_AS = {"kobold_gui": "kobold", "lite": "lite"}
+
+
 def dump_story(story: Story, fmt: str) -> bytes:
     if fmt == "kobold":
         return story.to_json()

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from ..core import storage
 from ..core.story import NewerFormat, Story, StoryFormatError
-from ..core.storyfiles import StoryFileError, dump_story, read_story_bytes
+from ..core.storyfiles import SAVED_BACK_AS, StoryFileError, dump_story, read_story_bytes
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -57,10 +57,6 @@ SAVE_FORMATS: dict[str, tuple[str, str]] = {
 }
 EXPORT_ONLY = frozenset({"markdown", "text"})
 OPEN_FILTERS = ("Stories (*.kstory *.json *.jsonl *.md *.txt)", "All files (*)")
-#: detected format (core.formats.detect) -> the format Save writes back to the same file;
-#: the others (SillyTavern chats, Lite share text, United, plain text) are imports: Save asks
-#: for a new file rather than rewrite theirs in another shape or lose their structure.
-SAVED_BACK_AS = {"kobold_gui": "kobold", "lite": "lite"}
 
 
 def format_for_name(name: str) -> str | None:
