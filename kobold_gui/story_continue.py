@@ -27,7 +27,8 @@ from .core.events import Event, Failed, Finished, Recovered, Tokens
 from .core.generation import new_genkey
 from .core.logs import register_secret, setup_logging
 from .core.protocol import KoboldClient
-from .core.story import Author, GenerationMeta, Story
+from .core.reply import ReplyWriter, reply_meta
+from .core.story import Story
 from .core.storyfiles import SAVED_BACK_AS, dump_story
 from .options import OptionError, add_common_options, resolve_password
 from .story_cli import EXIT_SERVER, EXIT_UNWRITABLE, Refused, read_with_format
@@ -51,8 +52,7 @@ class StoryFace(cli.TerminalFace):
 
     def __init__(self, story: Story) -> None:
         super().__init__(sys.stdout.buffer, sys.stderr, verbose=False, quiet=False)
-        self.story = story
-        self.author: Author | None = None
+        self.reply = ReplyWriter(story)
         self.outcome: Finished | Failed | None = None
 
     def status(self, line: str, always: bool = False) -> None:
@@ -60,12 +60,10 @@ class StoryFace(cli.TerminalFace):
             print(f"kobold-story: {line}", file=self.err, flush=True)
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, Tokens | Recovered) and event.text:
-            author: Author = "recovered" if isinstance(event, Recovered) else "model"
-            if author != self.author:
-                self.story.append_segment(author, undo_step=self.author is None)
-                self.author = author
-            self.story.append_text(-1, event.text)
+        if isinstance(event, Tokens):
+            self.reply.append("model", event.text)
+        elif isinstance(event, Recovered):
+            self.reply.append("recovered", event.text)
         elif isinstance(event, Finished | Failed):
             self.outcome = event
         super().__call__(event)
@@ -112,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         code = asyncio.run(cli.run(args, face, plan.prompt, password, values))
     except KeyboardInterrupt:
         code = cli.EXIT_INTERRUPTED
-    if face.author is not None:  # something came: it is the story's now, whatever happened
-        finish_reply(story, face, values, args.url, started)
+    if face.reply.segments:  # something came: it is the story's now, whatever happened
+        finish_reply(face, started)
         assert fmt is not None
         try:
             storage.atomic_write(path, dump_story(story, fmt))
@@ -132,16 +130,12 @@ def story_exit_code(stream_code: int) -> int:
     return EXIT_SERVER
 
 
-def finish_reply(story: Story, face: StoryFace, values: dict[str, Any], url: str,
-                 started: float) -> None:
+def finish_reply(face: StoryFace, started: float) -> None:
     outcome = face.outcome
     if isinstance(outcome, Finished):
         reason = "stopped" if outcome.stopped else outcome.finish_reason
     else:
         reason = "failed" if isinstance(outcome, Failed) else "interrupted"
-    settings = {k: v for k, v in values.items() if k != "memory" and v is not None}
-    meta = GenerationMeta(server_url=url, settings=settings, started_at=started,
-                          finished_at=time.time(), finish_reason=reason)
-    for index, segment in enumerate(story.segments):
-        if segment.author in ("model", "recovered") and segment.meta is None:
-            story.finish_segment(index, meta)
+    if face.generation is not None:
+        face.reply.finish(reply_meta(face.generation, model=None, started_at=started,
+                                     finish_reason=reason))

@@ -51,9 +51,9 @@ from ..core.generation import Generation, ResilienceConfig
 from ..core.logs import register_secret
 from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
+from ..core.reply import ReplyWriter, reply_meta
 from ..core.story import (
     Author,
-    GenerationMeta,
     RangeEdited,
     Reset,
     Segment,
@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 FRAME_MS = 16
 #: How often the context is planned again when the story changed while it was being counted.
 MAX_REPLANS = 5
-#: Request fields that are the context, not settings (GenerationMeta.settings leaves them out).
-CONTEXT_FIELDS = frozenset({"prompt", "memory", "genkey"})
 
 
 class Controller(QObject):
@@ -134,9 +132,8 @@ class Controller(QObject):
         self._user_text = ""
         self._not_sent_reason = ""
         #: the running reply: author of its last segment, its segments and characters
-        self._reply_author: Author | None = None
-        self._reply_segments = 0
-        self._reply_chars = 0
+        #: writes the running generation's text into the story (None while idle)
+        self._reply: ReplyWriter | None = None
         self._started_wall: float = 0.0
         #: token counts per exact text, for one server and model
         self._token_cache = TokenCache()
@@ -277,7 +274,7 @@ class Controller(QObject):
         self._target = self._story
         self._user_text = user_text
         self._not_sent_reason = "Stopped before anything was sent"
-        self._reply_author, self._reply_segments, self._reply_chars = None, 0, 0
+        self._reply = ReplyWriter(self._story)
         self._started_wall = time.time()
         self._stream_chars = 0
         self._stream_events = 0
@@ -337,7 +334,7 @@ class Controller(QObject):
         """Where the growing reply starts in the story (None: nothing generates into it)."""
         if not self.busy or self._target is None or self._target is not self._story:
             return None
-        return len(self._target) - self._reply_chars
+        return len(self._target) - (self._reply.chars if self._reply is not None else 0)
 
     def _emit_reply_start(self) -> None:
         self.reply_start_changed.emit(self.reply_start)
@@ -345,9 +342,9 @@ class Controller(QObject):
     def _on_story_event(self, event: StoryEvent) -> None:
         """An edit before the growing reply moves where it starts."""
         if isinstance(event, RangeEdited | Reset) and self.busy:
-            if isinstance(event, Reset):
+            if isinstance(event, Reset) and self._reply is not None:
                 # Undo/load while streaming: the reply may be gone; go on in a new segment.
-                self._reply_author, self._reply_chars = None, 0
+                self._reply.start_afresh()
             self._emit_reply_start()
 
     def stop(self) -> None:
@@ -397,39 +394,20 @@ class Controller(QObject):
     def _append_reply(self, author: Author, text: str) -> None:
         """Into the reply's last segment, or a new one when the author changes (text
         recovered after a break, the stream after it): all one undo step."""
-        story = self._target
-        if story is None or not text:
-            return
-        if self._reply_author == author:
-            story.append_text(-1, text)
-        else:
-            story.append_segment(author, text, undo_step=self._reply_segments == 0)
-            self._reply_author = author
-            self._reply_segments += 1
-        self._reply_chars += len(text)
+        if self._target is not None and self._reply is not None:
+            self._reply.append(author, text)
 
     def _finish_reply(self, finish_reason: str) -> None:
         """Record on the reply's segments how they were made and how the generation ended."""
-        story, g = self._target, self._generation
+        reply, g = self._reply, self._generation
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         self._target = None
-        if story is None or g is None or not self._reply_segments:
+        if reply is None or g is None or not reply.segments:
             return
-        body = g.requests[0].body
-        facts = [r.facts for r in g.requests if r.facts is not None and r.facts.ours]
-        meta = GenerationMeta(
-            model=self.server.model if self.server is not None else None,
-            server_url=g.client.url,
-            settings={k: v for k, v in body.items() if k not in CONTEXT_FIELDS},
-            started_at=self._started_wall, finished_at=time.time(),
-            tokens=sum(f.last_token_count for f in facts) if facts else None,
-            finish_reason=finish_reason)
-        count = len(story.segments)
-        for index in range(max(0, count - self._reply_segments), count):
-            if story.segment(index).author in ("model", "recovered"):
-                story.finish_segment(index, meta)
+        reply.finish(reply_meta(g, model=self.server.model if self.server is not None else None,
+                                started_at=self._started_wall, finish_reason=finish_reason))
 
     def _emit_speed(self) -> None:
         g = self._generation

@@ -51,6 +51,8 @@ def test_continue_prints_the_new_text_and_saves_it_as_the_models(emulator, story
     assert reply.meta is not None and reply.meta.finish_reason in ("length", "eos")
     assert reply.meta.settings is not None and reply.meta.settings["max_length"] == 12
     assert (story_file.parent / (story_file.name + "~")).exists()  # the old version kept
+    # only the new reply gets this generation's record, not the older reply without one
+    assert saved.segments[1].author == "model" and saved.segments[1].meta is None
 
 
 def test_a_long_story_sends_only_its_newest_text_that_fits(make_emulator, tmp_path) -> None:

@@ -1,0 +1,59 @@
+"""One generation's text written into a story, the same way by every face.
+
+Streamed text goes into a "model" segment at the end; text recovered after a broken stream into
+a "recovered" one, and what streams after it into a new model segment. All of them are one
+undo step, and only they get the generation's record (`finish`): the story's older segments,
+imported ones without a record among them, are never touched.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .generation import Generation
+from .story import Author, GenerationMeta, Story
+
+#: request fields that are the context, not settings (the story holds them)
+CONTEXT_FIELDS = frozenset({"prompt", "memory", "genkey"})
+
+
+class ReplyWriter:
+    def __init__(self, story: Story) -> None:
+        self.story = story
+        self.author: Author | None = None
+        self.segments = 0  # segments this reply has written
+        self.chars = 0  # characters of the segment it is writing into, and those before it
+
+    def append(self, author: Author, text: str) -> None:
+        if not text:
+            return
+        if self.author == author:
+            self.story.append_text(-1, text)
+        else:
+            self.story.append_segment(author, text, undo_step=self.segments == 0)
+            self.author = author
+            self.segments += 1
+        self.chars += len(text)
+
+    def start_afresh(self) -> None:
+        """The story was reset under the reply (undo, load): go on in a new segment."""
+        self.author, self.chars = None, 0
+
+    def finish(self, meta: GenerationMeta) -> None:
+        count = len(self.story.segments)
+        for index in range(max(0, count - self.segments), count):
+            if self.story.segment(index).author in ("model", "recovered"):
+                self.story.finish_segment(index, meta)
+
+
+def reply_meta(generation: Generation, *, model: str | None, started_at: float,
+               finish_reason: str) -> GenerationMeta:
+    """The record of a generation: the settings it really sent, the server's token counts."""
+    body = generation.requests[0].body if generation.requests else {}
+    facts = [r.facts for r in generation.requests if r.facts is not None and r.facts.ours]
+    return GenerationMeta(
+        model=model, server_url=generation.client.url,
+        settings={k: v for k, v in body.items() if k not in CONTEXT_FIELDS},
+        started_at=started_at, finished_at=time.time(),
+        tokens=sum(f.last_token_count for f in facts) if facts else None,
+        finish_reason=finish_reason)
