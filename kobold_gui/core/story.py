@@ -56,6 +56,11 @@ class GenerationMeta:
     finished_at: float | None = None
     tokens: int | None = None
     finish_reason: str | None = None  # "stop", "length", "aborted", "interrupted", ...
+    #: live statistics kept with the reply (issue 8): seconds from sending to the first text,
+    #: seconds from sending to the end, generated tokens per second while it streamed
+    time_to_first_token: float | None = None
+    elapsed: float | None = None
+    tokens_per_second: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,36 @@ class WorldInfoEntry:
     disabled: bool = False
     #: the foreign file's entry verbatim (Lite's folder, uid, unknown keys), for the round trip
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+InsertLocation = Literal["after_memory", "before_note"]
+
+
+@dataclass(frozen=True)
+class WorldInfoOptions:
+    """How world info is matched and placed, per story (Lite keeps these in the save file)."""
+
+    search_depth: int = 0  # characters at the end of the context keys are looked for in; 0 = all
+    insert_location: InsertLocation = "after_memory"
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ModeOptions:
+    """Instruct and chat settings, per story: which tags wrap the turns, who is talking."""
+
+    #: a Lite instruct template by name (core/modes.py lists them), or "Custom"
+    instruct_template: str = "KoboldCppAutomatic"
+    #: the "Custom" template's tags: system_start/_end, user_start/_end, assistant_start/_end
+    custom_template: dict[str, str] = field(default_factory=dict, hash=False)
+    system_prompt: str = ""
+    user_name: str = "User"
+    bot_name: str = "KoboldAI"
+    #: "auto": let a KoboldCpp 1.88+ server fill {{[INPUT]}}-style placeholders with the
+    #: model's own tags, literal tags otherwise; "literal": always send literal tags
+    placeholders: Literal["auto", "literal"] = "auto"
+    #: send <think>…</think> blocks of earlier replies back to the model
+    keep_thinking: bool = False
 
 
 # --- change events -------------------------------------------------------------------------
@@ -137,7 +172,9 @@ class Story:
     def __init__(self, segments: Iterable[Segment] = (), *, memory: str = "",
                  authors_note: AuthorsNote | None = None,
                  world_info: Iterable[WorldInfoEntry] = (), mode: Mode = "story",
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None,
+                 mode_options: ModeOptions | None = None,
+                 wi_options: WorldInfoOptions | None = None) -> None:
         self._segments: list[Segment] = list(segments)
         self._tail: list[str] = []  # streamed chunks not yet folded into the last segment
         self._ends: list[int] = []
@@ -146,6 +183,8 @@ class Story:
         self._authors_note = authors_note or AuthorsNote()
         self._world_info: tuple[WorldInfoEntry, ...] = tuple(world_info)
         self._mode: Mode = mode
+        self._mode_options = mode_options or ModeOptions()
+        self._wi_options = wi_options or WorldInfoOptions()
         self.extra: dict[str, Any] = dict(extra or {})
         self._listeners: list[Listener] = []
         self._undo: list[list[Segment]] = []
@@ -207,6 +246,14 @@ class Story:
     @property
     def mode(self) -> Mode:
         return self._mode
+
+    @property
+    def mode_options(self) -> ModeOptions:
+        return self._mode_options
+
+    @property
+    def wi_options(self) -> WorldInfoOptions:
+        return self._wi_options
 
     @property
     def dirty(self) -> bool:
@@ -352,9 +399,14 @@ class Story:
 
     def set_fields(self, *, memory: str | None = None, authors_note: AuthorsNote | None = None,
                    world_info: Iterable[WorldInfoEntry] | None = None,
-                   mode: Mode | None = None) -> None:
+                   mode: Mode | None = None, mode_options: ModeOptions | None = None,
+                   wi_options: WorldInfoOptions | None = None) -> None:
         if mode is not None and mode not in _MODES:
             raise ValueError(f"unknown mode {mode!r}")
+        if mode_options is not None:
+            self._mode_options = mode_options
+        if wi_options is not None:
+            self._wi_options = wi_options
         if memory is not None:
             self._memory = memory
         if authors_note is not None:
@@ -432,6 +484,7 @@ class Story:
             "segments": [_segment_to_dict(s) for s in self.segments],
             "memory": self._memory, "authors_note": asdict(self._authors_note),
             "world_info": [_entry_to_dict(e) for e in self._world_info],
+            "mode_options": asdict(self._mode_options), "wi_options": asdict(self._wi_options),
             "extra": self.extra,
         }
 
@@ -453,7 +506,9 @@ class Story:
                 memory=_str(data.get("memory", "")),
                 authors_note=_typed(AuthorsNote, data.get("authors_note", {})),
                 world_info=[_entry_from_dict(e) for e in data.get("world_info", [])],
-                mode=mode, extra=dict(data.get("extra", {})))
+                mode=mode, extra=dict(data.get("extra", {})),
+                mode_options=_mode_options(data.get("mode_options", {})),
+                wi_options=_wi_options(data.get("wi_options", {})))
         except (TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, StoryFormatError):
                 raise
@@ -564,6 +619,27 @@ def _entry_from_dict(data: Any) -> WorldInfoEntry:
                    anti_keys=tuple(map(_str, entry.anti_keys)))
 
 
+def _mode_options(data: Any) -> ModeOptions:
+    options: ModeOptions = _typed(ModeOptions, data)
+    if options.placeholders not in ("auto", "literal"):
+        raise StoryFormatError(f"unknown placeholder choice {options.placeholders!r}")
+    if not isinstance(options.custom_template, dict) or not all(
+            isinstance(v, str) for v in options.custom_template.values()):
+        raise StoryFormatError("a custom instruct template must map tag names to text")
+    for name in ("instruct_template", "system_prompt", "user_name", "bot_name"):
+        _str(getattr(options, name))
+    return options
+
+
+def _wi_options(data: Any) -> WorldInfoOptions:
+    options: WorldInfoOptions = _typed(WorldInfoOptions, data)
+    if options.insert_location not in get_args(InsertLocation):
+        raise StoryFormatError(f"unknown world-info location {options.insert_location!r}")
+    if not isinstance(options.search_depth, int) or options.search_depth < 0:
+        raise StoryFormatError("the world-info search depth must be a whole number ≥ 0")
+    return options
+
+
 def _typed(cls: Any, data: Any) -> Any:
     """Build a dataclass from a dict, ignoring unknown keys (a v1 reader of a v1 file)."""
     if not isinstance(data, dict):
@@ -579,7 +655,8 @@ def _str(value: Any) -> str:
 
 
 __all__ = [
-    "Author", "AuthorsNote", "FieldsChanged", "GenerationMeta", "Mode", "NewerFormat",
+    "Author", "AuthorsNote", "FieldsChanged", "GenerationMeta", "InsertLocation", "Mode",
+    "ModeOptions", "NewerFormat", "WorldInfoOptions",
     "RangeEdited", "Reset", "Segment", "SegmentAppended", "SegmentFinished", "Story",
     "StoryEvent", "StoryFormatError", "TextAppended", "WorldInfoEntry",
 ]
