@@ -298,6 +298,20 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
         self.resizeDocks([self.settings_dock], [330], Qt.Orientation.Horizontal)
 
+    def add_side_panel(self, title: str, widget: QWidget, object_name: str) -> QDockWidget:
+        """Another tab beside the sampler panel (context, mode, server…): one dock area, so
+        the story keeps its width however many panels there are."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name)
+        dock.setFeatures(self.settings_dock.features())
+        dock.setAllowedAreas(self.settings_dock.allowedAreas())
+        dock.setWidget(widget)
+        dock.setMinimumWidth(300)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(self.settings_dock, dock)
+        self.settings_dock.raise_()
+        return dock
+
     def _make_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
