@@ -354,6 +354,23 @@ class Controller(QObject):
         client: Any = self._client if self._client is not None else _NoServer()
         return await self._plan(client, self._story, user_text, settings, preview=True)
 
+    def request_preview(self, user_text: str, settings: Mapping[str, Any],
+                        done: Callable[[tuple[ContextPlan, dict[str, Any]] | None, str], None],
+                        ) -> None:
+        """`preview` in the background, as a task this controller owns (cancelled when it
+        closes); `done(result, "")`, or `done(None, why it would not be sent)`."""
+        async def run() -> None:
+            try:
+                result = await self.preview(user_text, settings)
+            except (ContextOverflow, BudgetError) as err:
+                done(None, str(err))
+            except E.KoboldError as err:
+                done(None, err.message)
+            else:
+                done(result, "")
+
+        self._spawn(run())
+
     @property
     def reply_start(self) -> int | None:
         """Where the growing reply starts in the story (None: nothing generates into it)."""
