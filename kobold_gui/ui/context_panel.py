@@ -521,7 +521,6 @@ class ContextWiring(QObject):
         self.dialog.show_problem("counting…")
         self.dialog.note.setText("Counting the tokens…")
         self.dialog.show()
-        self.dialog.raise_()
         self._request(self._request_shown)
 
     def _request_shown(self, result: tuple[ContextPlan, dict[str, Any]] | None,
