@@ -1,11 +1,13 @@
 """`kobold-story continue FILE`: generate from a story file, print the new text, save it in.
 
-The request is built exactly as the window builds it (`core.context.build_request`: memory in
-the server's `memory` field, the newest text that fits `max_context_length − max_length` tokens,
-counted with the server's tokencount), the generation runs through `kobold-stream`'s own code
-(retries, recovery, Ctrl-C stops the server), and the reply lands in the story as a model
-segment (text recovered after a break as a recovered one) that is saved atomically — also when
-the generation failed or was stopped part-way: text the server produced is never dropped.
+The request is built exactly as the window builds it (`core.request.plan_generation`: the
+story laid out in its mode for the server's version, memory and matching world info in the
+server's `memory` field, the newest text that fits `max_context_length − max_length` tokens
+counted with the server's tokencount, the mode's stop sequences added), the generation runs
+through `kobold-stream`'s own code (retries, recovery, Ctrl-C stops the server), and the reply
+lands in the story as a model segment (text recovered after a break as a recovered one) that is
+saved atomically — also when the generation failed or was stopped part-way: text the server
+produced is never dropped.
 """
 
 from __future__ import annotations

@@ -257,7 +257,8 @@ async def build_request(story: Story, budget: Budget, count: Counter,
             f"the author's note takes about {note_tokens} tokens, more than {NOTE_CAP:.0%} of "
             f"the {available} tokens the prompt may use: shorten it or raise the context length")
 
-    matched = matching_entries(story.world_info, story.text, story.wi_options, roll)
+    matched = (matching_entries(story.world_info, story.text, story.wi_options, roll)
+               if story.world_info else [])
     sent: list[WorldInfoEntry] = []
     left_out: list[WorldInfoEntry] = []
     wi_tokens = 0

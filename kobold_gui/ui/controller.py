@@ -1,8 +1,10 @@
 """The single bridge between the asyncio core and Qt: owns the client and the running task.
 
 The story is the context (issue 7): `generate()` appends what the user typed as a "user"
-segment, builds the request from the story (`core.context.build_request`: memory in the server's
-`memory` field, the newest text that fits the budget) and streams the reply into "model"
+segment, builds the request from the story (`core.request.plan_generation`, the one planner
+`kobold-story continue`, the meter and "Show request" share: memory and world info in the
+server's `memory` field, the newest text that fits the budget, its start kept stable between
+turns by a CutAnchor per story) and streams the reply into "model"
 segments at the end of the story, "recovered" ones for text fetched after a broken stream. The
 story is the only copy of the text; views follow its change events.
 
