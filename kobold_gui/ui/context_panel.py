@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
 #: Lite's author's-note strengths: characters from the end of the context.
 STRENGTHS: tuple[tuple[str, int | None], ...] = (
-    ("Weak (480 chars from the end)", 480), ("Medium (320)", 320), ("Strong (160)", 160),
-    ("Immediate (at the end)", 0), ("Custom", None))
+    ("Weak (480)", 480), ("Medium (320)", 320), ("Strong (160)", 160),
+    ("Immediate (0)", 0), ("Custom", None))
 PREVIEW_DELAY_MS = 600
 
 
@@ -99,11 +99,14 @@ class EntryEditor(QGroupBox):
         self.content = QPlainTextEdit(self)
         self.content.setTabChangesFocus(True)
         self.content.setMinimumHeight(70)
+        self.content.setMaximumHeight(140)
         self.comment = QLineEdit(self)
         self.group = QLineEdit(self)
         self.group.setPlaceholderText("General")
-        self.selective = QCheckBox("Selective: needs a secondary key, no anti key", self)
-        self.constant = QCheckBox("Constant: always sent", self)
+        self.selective = QCheckBox("Selective", self)
+        self.selective.setToolTip("Needs a primary and a secondary key, and no anti-key")
+        self.constant = QCheckBox("Constant", self)
+        self.constant.setToolTip("Always sent, whatever the keys")
         self.enabled = QCheckBox("Enabled", self)
         self.probability = QSpinBox(self)
         self.probability.setRange(0, 100)
@@ -124,9 +127,11 @@ class EntryEditor(QGroupBox):
             widget.setAccessibleName(name)
             widget.setToolTip(tip)
             form.addRow(label, widget)
-        for box in (self.selective, self.constant, self.enabled):
-            box.setAccessibleName(box.text().split(":")[0])
-            form.addRow(box)
+        boxes = QHBoxLayout()
+        for box in (self.enabled, self.selective, self.constant):
+            box.setAccessibleName(box.text())
+            boxes.addWidget(box)
+        form.addRow(boxes)
         for line in (self.keys, self.secondary, self.anti, self.comment, self.group):
             line.textEdited.connect(self._edited)
         self.content.textChanged.connect(self._edited)
@@ -175,6 +180,7 @@ class ContextPanel(QScrollArea):
         super().__init__(parent)
         self.setObjectName("contextPanel")
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.story = Story()
         self._unsubscribe: Callable[[], None] | None = None
         body = QWidget(self)
@@ -187,6 +193,7 @@ class ContextPanel(QScrollArea):
         self.memory.setTabChangesFocus(True)
         self.memory.setAccessibleName("Memory")
         self.memory.setPlaceholderText("Always sent at the start of the context, never cut")
+        self.memory.setMaximumHeight(120)
         QVBoxLayout(memory_box).addWidget(self.memory)
         layout.addWidget(memory_box)
 
@@ -194,7 +201,7 @@ class ContextPanel(QScrollArea):
         note_form = QFormLayout(note_box)
         self.note = QPlainTextEdit(note_box)
         self.note.setTabChangesFocus(True)
-        self.note.setMaximumHeight(80)
+        self.note.setMaximumHeight(60)
         self.note.setAccessibleName("Author's note")
         self.template = QLineEdit(note_box)
         self.template.setAccessibleName("Author's note template")
@@ -205,7 +212,8 @@ class ContextPanel(QScrollArea):
             self.strength.addItem(label, depth)
         self.note_depth = QSpinBox(note_box)
         self.note_depth.setRange(0, 1_000_000)
-        self.note_depth.setSuffix(" chars from the end")
+        self.note_depth.setSuffix(" chars")
+        self.note_depth.setToolTip("How far from the end of the context the note goes")
         self.note_depth.setAccessibleName("Author's note depth")
         note_form.addRow("Note", self.note)
         note_form.addRow("Template", self.template)
@@ -217,26 +225,30 @@ class ContextPanel(QScrollArea):
         wi_layout = QVBoxLayout(wi_box)
         self.entries = QListWidget(wi_box)
         self.entries.setAccessibleName("World info entries")
-        self.entries.setMinimumHeight(90)
+        self.entries.setMinimumHeight(70)
+        self.entries.setMaximumHeight(130)
         wi_layout.addWidget(self.entries)
         buttons = QHBoxLayout()
         self.add_button = QPushButton("Add", wi_box)
         self.duplicate_button = QPushButton("Duplicate", wi_box)
         self.remove_button = QPushButton("Remove", wi_box)
         self.group_button = QPushButton("Group off", wi_box)
+        group_row = QHBoxLayout()
+        group_row.addStretch(1)
         self.group_button.setToolTip("Switch every entry of this entry's group off (or on)")
         for button, name in ((self.add_button, "Add world info entry"),
                              (self.duplicate_button, "Duplicate world info entry"),
                              (self.remove_button, "Remove world info entry"),
                              (self.group_button, "Switch the entry's group off or on")):
             button.setAccessibleName(name)
-            buttons.addWidget(button)
+            (group_row if button is self.group_button else buttons).addWidget(button)
         wi_layout.addLayout(buttons)
         self.editor = EntryEditor(wi_box)
         wi_layout.addWidget(self.editor)
+        wi_layout.addLayout(group_row)
         options = QFormLayout()
         self.search_depth = QSpinBox(wi_box)
-        self.search_depth.setRange(0, 10_000_000)
+        self.search_depth.setRange(0, 1_000_000)
         self.search_depth.setSpecialValueText("whole story")
         self.search_depth.setSuffix(" chars")
         self.search_depth.setAccessibleName("World info search depth")
