@@ -232,6 +232,13 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ generation
     @property
+    def server_features(self) -> sampler_settings.ServerFeatures | None:
+        """What the connected server reads (None: not connected yet)."""
+        if self.server is None:
+            return None
+        return sampler_settings.ServerFeatures.from_version_info(self.server.version)
+
+    @property
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
@@ -298,6 +305,8 @@ class Controller(QObject):
             plan = await self._plan(client, story, user_text, budget)
             # Memory is the story's: it goes once, in the server's `memory` field.
             settings["memory"] = plan.memory or None
+            # A sampler the server is too old for is not sent (the panel shows it unavailable).
+            settings = sampler_settings.for_server(settings, self.server_features)
             generation = Generation(client, plan.prompt, settings, self._on_event,
                                     config=self.config, mode=self._mode)
         except (ContextOverflow, E.KoboldError) as err:
