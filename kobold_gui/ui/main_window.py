@@ -44,6 +44,7 @@ from ..core.story import FieldsChanged, Reset, Story, StoryEvent
 from .controller import Controller
 from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
+from .presets_ui import install_presets
 from .prompt_editor import PromptEditor
 from .settings_panel import SettingsPanel
 from .status import StatusBar
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self._make_central()
         self._make_dock()
         self._make_menus()
+        self.preset_bar = install_presets(self)
         self.setStyleSheet(style_sheet(self))
         self._wire()
 
