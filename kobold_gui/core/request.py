@@ -67,6 +67,9 @@ async def plan_generation(story: Story, user_text: str, settings: Mapping[str, A
     if layout.stop_sequences:
         body_settings["stop_sequence"] = merge_stops(values.get("stop_sequence"),
                                                      layout.stop_sequences)
+    if server is not None:  # a sampler the server is too old for is never sent
+        body_settings = sampler_settings.for_server(
+            body_settings, sampler_settings.ServerFeatures.from_version_info(server.version))
     return plan, body_settings
 
 

@@ -54,6 +54,8 @@ class GenerationRecord:
     memory: str = ""
     stop_sequence: list[str] = field(default_factory=list)
     trim_stop: bool = False
+    #: the request's JSON body as received (the fields a client sent)
+    body: dict = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)
     finish_reason: str | None = None  # "stop" | "length" once done
     stop_reason: int | None = None  # native: -1 error, 0 length/abort, 1 EOS, 2 stop string
@@ -350,6 +352,7 @@ class Engine:
             genkey=genkey if isinstance(genkey, str) else str(genkey),
             prompt=prompt if isinstance(prompt, str) else repr(prompt),
             endpoint=endpoint,
+            body=dict(peek),
         )
         self._add_record(rec)
         return rec

@@ -244,6 +244,13 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ generation
     @property
+    def server_features(self) -> sampler_settings.ServerFeatures | None:
+        """What the connected server reads (None: not connected yet)."""
+        if self.server is None:
+            return None
+        return sampler_settings.ServerFeatures.from_version_info(self.server.version)
+
+    @property
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 

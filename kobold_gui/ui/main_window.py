@@ -45,6 +45,7 @@ from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
+from .presets_ui import install_presets
 from .prompt_editor import PromptEditor
 from .settings_panel import SettingsPanel
 from .status import StatusBar
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self._make_central()
         self._make_dock()
         self._make_menus()
+        self.preset_bar = install_presets(self)
         self.setStyleSheet(style_sheet(self))
         self._wire()
 

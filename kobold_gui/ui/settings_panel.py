@@ -16,13 +16,18 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtCore import QEvent, QPoint, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QSizePolicy,
     QToolButton,
@@ -33,7 +38,7 @@ from PySide6.QtWidgets import (
 from ..core import settings
 from ..core.errors import InvalidSettings
 from ..core.escapes import escape, unescape
-from ..core.settings import Field
+from ..core.settings import Field, ServerFeatures
 from .number_box import NumberBox, format_number
 from .plain import plain_label, set_plain_tooltip
 
@@ -275,25 +280,6 @@ class StrEditor(_TextEditor):
         return None if text == "" and self.field.default is None else text
 
 
-class StrListEditor(_TextEditor):
-    """One entry per line; `\\n`, `\\t`, `\\r` and `\\\\` stand for the characters."""
-
-    multiline = True
-
-    def to_text(self, value: Any) -> str:
-        if value is None:
-            return ""
-        if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
-            raise TypeError
-        return "\n".join(escape_entry(s) for s in value)
-
-    def from_text(self, text: str) -> list[str] | None:
-        entries = [unescape_entry(line) for line in text.split("\n") if line != ""]
-        if not entries and self.field.default is None:
-            return None
-        return entries
-
-
 class IntListEditor(_TextEditor):
     def to_text(self, value: Any) -> str:
         if value is None:
@@ -366,6 +352,256 @@ class OptionalIntEditor(_TextEditor):
             return text  # validate: "... must be a number"
 
 
+# ---------------------------------------------------------------------- list widgets
+class _ListBox(QListWidget):
+    """A list that grows with its rows up to a few, then scrolls (it sits in a scrolled form)."""
+
+    def __init__(self, rows: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._rows = rows
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * rows + 14)
+
+
+def _small_button(text: str, tip: str, parent: QWidget) -> QToolButton:
+    b = QToolButton(parent)
+    b.setText(text)
+    b.setAutoRaise(True)
+    b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the list's own keys do the same
+    b.setAccessibleName(tip)
+    set_plain_tooltip(b, tip)
+    return b
+
+
+class EntryList(QWidget):
+    """Rows of strings, each shown with its escapes (\\n, \\t): add, edit, remove, move.
+
+    The line under the list edits the selected row; typing there with no row selected adds
+    one, and Enter finishes it (the next typing starts a new row). Keys on the list: Insert
+    adds a row, Delete removes it, F2 or a double click edits it in place, Alt+Up / Alt+Down
+    move it; drag and drop moves rows too."""
+
+    #: any row added, edited, removed or moved
+    edited = Signal()
+
+    def __init__(self, placeholder: str, parent: QWidget | None = None,
+                 editable: bool = True) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.list = _ListBox(4, self)
+        self.list.setObjectName("entryList")
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                  | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.list.itemChanged.connect(self._item_changed)
+        self.list.model().rowsMoved.connect(lambda *_a: self._changed())
+        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.installEventFilter(self)
+        layout.addWidget(self.list)
+        self.line = QLineEdit(self)
+        self.line.setObjectName("entryLine")
+        self.line.setPlaceholderText(placeholder)
+        self.line.textEdited.connect(self._line_typed)
+        self.line.returnPressed.connect(self._line_done)
+        layout.addWidget(self.line)
+        self.line.setVisible(editable)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.setSpacing(2)
+        self.add_button = _small_button("+ Add", "Add a row (Insert)", self)
+        self.remove_button = _small_button("− Remove", "Remove the row (Delete)", self)
+        self.up_button = _small_button("↑", "Move the row up (Alt+Up)", self)
+        self.down_button = _small_button("↓", "Move the row down (Alt+Down)", self)
+        for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        self.hint = plain_label("", self)
+        self.hint.setObjectName("fieldHint")
+        bar.addWidget(self.hint)
+        layout.addLayout(bar)
+        self.add_button.clicked.connect(lambda: self.add_row(""))
+        self.remove_button.clicked.connect(self.remove_row)
+        self.up_button.clicked.connect(lambda: self.move_row(-1))
+        self.down_button.clicked.connect(lambda: self.move_row(1))
+        self.setFocusProxy(self.list)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 (Qt naming)
+        if obj is self.list and event.type() == QEvent.Type.KeyPress \
+                and self.list.state() != QAbstractItemView.State.EditingState:
+            key, mods = event.key(), event.modifiers()
+            if mods & Qt.KeyboardModifier.AltModifier and key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+                self.move_row(-1 if key == Qt.Key.Key_Up else 1)
+                return True
+            if self.line.isVisible() and key == Qt.Key.Key_Insert:
+                self.add_row("")
+                return True
+            if self.line.isVisible() and key == Qt.Key.Key_Delete:
+                self.remove_row()
+                return True
+        return False
+
+    def _item(self, text: str) -> QListWidgetItem:
+        item = QListWidgetItem(text)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable | Qt.ItemFlag.ItemIsDragEnabled)
+        return item
+
+    def texts(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def set_texts(self, texts: list[str]) -> None:
+        with QSignalBlocker(self.list):
+            self.list.clear()
+            for t in texts:
+                self.list.addItem(self._item(t))
+        with QSignalBlocker(self.line):
+            self.line.clear()
+
+    def add_row(self, text: str = "") -> QListWidgetItem:
+        """A new row, selected, with the keyboard in the line that edits it."""
+        item = self._item(text)
+        with QSignalBlocker(self.list):
+            self.list.addItem(item)
+        self.list.setCurrentItem(item)
+        self.line.setFocus()
+        self._changed()
+        return item
+
+    def remove_row(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            self.list.takeItem(row)
+            self._changed()
+
+    def move_row(self, delta: int) -> None:
+        row = self.list.currentRow()
+        target = row + delta
+        if row < 0 or not 0 <= target < self.list.count():
+            return
+        with QSignalBlocker(self.list):
+            item = self.list.takeItem(row)
+            self.list.insertItem(target, item)
+        self.list.setCurrentRow(target)
+        self._changed()
+
+    def _current_changed(self, current: QListWidgetItem | None, _old: object) -> None:
+        with QSignalBlocker(self.line):
+            self.line.setText(current.text() if current is not None else "")
+
+    def _line_typed(self, text: str) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            item = self._item(text)
+            with QSignalBlocker(self.list):
+                self.list.addItem(item)
+                self.list.setCurrentItem(item)
+        else:
+            with QSignalBlocker(self.list):
+                item.setText(text)
+        self._changed()
+
+    def _line_done(self) -> None:
+        """Enter: this row is finished; typing again starts the next one."""
+        with QSignalBlocker(self.list):
+            self.list.setCurrentRow(-1)
+        with QSignalBlocker(self.line):
+            self.line.clear()
+
+    def _item_changed(self, item: QListWidgetItem) -> None:
+        if item is self.list.currentItem():
+            with QSignalBlocker(self.line):
+                self.line.setText(item.text())
+        self._changed()
+
+    def _changed(self) -> None:
+        if not self.signalsBlocked():
+            self.edited.emit()
+
+
+class StrListEditor(FieldEditor[EntryList]):
+    """A list of strings (stop sequences, DRY breakers, banned strings), one row each; the row
+    shows `\\n`, `\\t`, `\\r` and `\\\\` for the characters, and reads them back."""
+
+    def _make(self) -> EntryList:
+        w = EntryList("type a new row; \\n = new line, \\t = tab")
+        if self.field.default is None:
+            w.hint.setText(f"empty: {UNSET_PLACEHOLDER}")
+        w.set_texts([escape_entry(s) for s in (self.field.default or [])])
+        return w
+
+    def _read(self) -> list[str] | None:
+        entries = [unescape_entry(t) for t in self.widget.texts() if t != ""]
+        if not entries and self.field.default is None:
+            return None
+        return entries
+
+    def _write(self, value: Any) -> bool:
+        if value is None:
+            value = []
+        if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+            return False
+        self.widget.set_texts([escape_entry(s) for s in value])
+        return True
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.widget.edited.connect(callback)
+
+
+class SamplerOrderList(EntryList):
+    """KoboldCpp's seven samplers in the order they run; unticked ones do not run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent, editable=False)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.add_button.hide()
+        self.remove_button.hide()
+        self.hint.setText("Space: on/off · Alt+↑/↓: move")
+        self.list.setFixedHeight(self.fontMetrics().lineSpacing() * 7 + 24)
+
+    def set_order(self, order: list[int]) -> None:
+        rest = [i for i in sorted(settings.SAMPLER_NAMES) if i not in order]
+        with QSignalBlocker(self.list):
+            self.list.clear()
+            for sid in [*order, *rest]:
+                item = QListWidgetItem(f"{sid}  {settings.SAMPLER_NAMES[sid]}")
+                item.setData(Qt.ItemDataRole.UserRole, sid)
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                              | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsDragEnabled)
+                item.setCheckState(Qt.CheckState.Checked if sid in order
+                                   else Qt.CheckState.Unchecked)
+                self.list.addItem(item)
+
+    def order(self) -> list[int]:
+        out = []
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(int(item.data(Qt.ItemDataRole.UserRole)))
+        return out
+
+
+class SamplerOrderEditor(FieldEditor[SamplerOrderList]):
+    def _make(self) -> SamplerOrderList:
+        w = SamplerOrderList()
+        w.set_order(list(self.field.default))
+        return w
+
+    def _read(self) -> list[int]:
+        return self.widget.order()
+
+    def _write(self, value: Any) -> bool:
+        if not isinstance(value, list | tuple) or len(set(value)) != len(value) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and i in settings.SAMPLER_NAMES
+                for i in value):
+            return False
+        self.widget.set_order(list(value))
+        return True
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self.widget.edited.connect(callback)
+
+
 EDITORS: dict[str, type[FieldEditor[Any]]] = {
     "int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "str": StrEditor,
     "str_list": StrListEditor, "int_list": IntListEditor, "json": JsonEditor,
@@ -373,6 +609,8 @@ EDITORS: dict[str, type[FieldEditor[Any]]] = {
 
 
 def make_editor(field: Field) -> FieldEditor[Any]:
+    if field.name == "sampler_order":
+        return SamplerOrderEditor(field)
     if field.kind == "int" and field.default is None:
         return OptionalIntEditor(field)
     if field.kind == "float" and field.default is None:
@@ -446,6 +684,15 @@ class SettingsPanel(QWidget):
         self.error_labels: dict[str, QLabel] = {}
         self.sections: dict[str, Section] = {}
         self._context_limit: int | None = None
+        #: fields kept out of sight (memory: the Context panel edits it); still in values()
+        self._hidden = QWidget(self)
+        self._hidden.setObjectName("hiddenFields")
+        self._hidden.hide()
+        self._hidden_form = QFormLayout(self._hidden)
+        self.reset_buttons: dict[str, QToolButton] = {}
+        #: "needs KoboldCpp 1.xx" beside a field the connected server does not read
+        self.unavailable_labels: dict[str, QLabel] = {}
+        self._server: ServerFeatures | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 12)
@@ -460,6 +707,9 @@ class SettingsPanel(QWidget):
         for f in settings.FIELDS:
             if f.common:
                 continue
+            if not f.in_panel:
+                self._add_hidden_field(f)
+                continue
             section = self.sections.get(f.group)
             if section is None:
                 section = Section(f.group, collapsible=True, parent=self)
@@ -467,6 +717,21 @@ class SettingsPanel(QWidget):
                 layout.addWidget(section)
             self._add_field(section, f)
         layout.addStretch(1)
+        reset = QAction("Reset field to default", self)
+        reset.setObjectName("resetFieldAction")
+        reset.setShortcut(QKeySequence("Ctrl+Shift+Backspace"))
+        reset.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        reset.triggered.connect(self._reset_focused)
+        self.addAction(reset)
+        self.reset_field_action = reset
+
+    def _add_hidden_field(self, f: Field) -> None:
+        editor = make_editor(f)
+        self.editors[f.name] = editor
+        self.labels[f.name] = plain_label(f.label, self._hidden)
+        self.error_labels[f.name] = plain_label("", self._hidden)
+        self._hidden_form.addRow(self.labels[f.name], editor.widget)
+        editor.on_change(functools.partial(self._edited, f.name))
 
     def _add_field(self, section: Section, f: Field) -> None:
         editor = make_editor(f)
@@ -474,17 +739,42 @@ class SettingsPanel(QWidget):
         set_plain_tooltip(label, f.help)
         label.setBuddy(editor.widget)
         label.setObjectName(f"label_{f.name}")
+        label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        label.customContextMenuRequested.connect(
+            functools.partial(self._field_menu, f.name, label))
         error = plain_label()
         error.setObjectName("fieldError")
         error.setWordWrap(True)
         self.editors[f.name] = editor
         self.labels[f.name] = label
         self.error_labels[f.name] = error
-        if isinstance(editor.widget, QPlainTextEdit):
-            section.form.addRow(label)
+        editor.widget.setAccessibleName(f.label)
+        reset = _small_button("↺", f"Reset {f.label} to its default", self)
+        reset.setObjectName(f"reset_{f.name}")
+        reset.clicked.connect(functools.partial(self.reset_field, f.name))
+        self.reset_buttons[f.name] = reset
+        note = plain_label("")
+        note.setObjectName("fieldUnavailable")
+        note.hide()
+        self.unavailable_labels[f.name] = note
+        head = QWidget()
+        row = QHBoxLayout(head)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        if isinstance(editor.widget, QPlainTextEdit | EntryList):
+            row.addWidget(label)
+            row.addWidget(note)
+            row.addStretch(1)
+            row.addWidget(reset)
+            section.form.addRow(head)
             section.form.addRow(editor.widget)
         else:
-            section.form.addRow(label, editor.widget)
+            row.addWidget(editor.widget, 1)
+            row.addWidget(reset)
+            section.form.addRow(label, head)
+            section.form.addRow(note)
+            section.form.setRowVisible(note, False)
+        self._show_reset(f.name)
         # The problem, in words, on a full-width row under the field; hidden rows take no room.
         section.form.addRow(error)
         section.form.setRowVisible(error, False)
@@ -555,16 +845,77 @@ class SettingsPanel(QWidget):
 
     def reveal(self, name: str) -> None:
         """Open the field's section and put the keyboard focus on it."""
+        if not settings.BY_NAME[name].in_panel:
+            return
         self.section_of(name).set_expanded(True)
         self.editors[name].widget.setFocus(Qt.FocusReason.OtherFocusReason)
 
+    def reset_field(self, name: str) -> None:
+        """Put one field back to the table's default (the context cap still applies)."""
+        f = settings.BY_NAME[name]
+        value = list(f.default) if isinstance(f.default, list) else f.default
+        if name == "max_context_length" and self._context_limit:
+            value = min(value, self._context_limit)
+        self.set_values({name: value})
+
+    def is_default(self, name: str) -> bool:
+        f = settings.BY_NAME[name]
+        return bool(self.editors[name].get() == f.default)
+
+    def set_server(self, server: ServerFeatures | None) -> None:
+        """Grey out the fields the connected server does not read, saying which version
+        would ("needs KoboldCpp 1.102"); None (no server known): every field is offered."""
+        self._server = server
+        gone = settings.unavailable(server)
+        for name, note in self.unavailable_labels.items():
+            why = gone.get(name)
+            editor = self.editors[name]
+            editor.widget.setEnabled(why is None)
+            self.labels[name].setEnabled(why is None)
+            note.setText(f"({why.split(' (')[0]})" if why else "")
+            set_plain_tooltip(note, why or "")
+            if isinstance(editor.widget, QPlainTextEdit | EntryList):
+                note.setVisible(why is not None)
+            else:
+                self.section_of(name).form.setRowVisible(note, why is not None)
+            set_plain_tooltip(editor.widget, editor.tooltip + (f"\n\nNot sent: {why}."
+                                                               if why else ""))
+
+    def unavailable(self) -> dict[str, str]:
+        """The fields the connected server does not read (shown greyed, never sent)."""
+        return settings.unavailable(self._server)
+
     # ------------------------------------------------------------------ internals
+    def _field_menu(self, name: str, label: QLabel, pos: QPoint) -> None:
+        menu = QMenu(self)
+        action = menu.addAction(f"Reset {settings.BY_NAME[name].label} to default")
+        action.setEnabled(not self.is_default(name))
+        action.triggered.connect(functools.partial(self.reset_field, name))
+        menu.popup(label.mapToGlobal(pos))
+
+    def _reset_focused(self) -> None:
+        focus: QWidget | None = self.focusWidget()
+        while focus is not None and focus is not self:
+            name = focus.property("fieldName")
+            if isinstance(name, str) and name in self.editors:
+                self.reset_field(name)
+                return
+            focus = focus.parentWidget()
+
+    def _show_reset(self, name: str) -> None:
+        button = self.reset_buttons.get(name)
+        if button is not None:
+            button.setEnabled(not self.is_default(name))
+
     def _edited(self, name: str) -> None:
         self.editors[name].user_edited()
         self._show_problem(name)
         self.changed.emit()
 
     def _show_problem(self, name: str) -> None:
+        self._show_reset(name)
+        if not settings.BY_NAME[name].in_panel:
+            return
         editor = self.editors[name]
         problem = editor.problem()
         w = editor.widget

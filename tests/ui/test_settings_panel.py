@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QLineEdit,
@@ -15,13 +16,15 @@ from kobold_gui.ui.number_box import NumberBox
 from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.settings_panel import (
     UNSET_PLACEHOLDER,
+    EntryList,
+    SamplerOrderList,
     SettingsPanel,
     escape_entry,
     unescape_entry,
 )
 
 EXPECTED_WIDGET = {"int": NumberBox, "float": NumberBox, "bool": QCheckBox,
-                   "str_list": QPlainTextEdit, "int_list": QLineEdit, "json": QLineEdit}
+                   "str_list": EntryList, "int_list": SamplerOrderList, "json": QLineEdit}
 
 
 @pytest.fixture
@@ -32,6 +35,12 @@ def panel(qtbot) -> SettingsPanel:
     p.show()
     qtbot.waitExposed(p)
     return p
+
+
+def type_row(qtbot, editor: EntryList, text: str) -> None:
+    """Type a new row in the line under the list, Enter to finish it."""
+    qtbot.keyClicks(editor.line, text)
+    qtbot.keyClick(editor.line, Qt.Key.Key_Return)
 
 
 def test_every_field_has_a_labelled_widget_of_its_kind(panel: SettingsPanel) -> None:
@@ -45,8 +54,12 @@ def test_every_field_has_a_labelled_widget_of_its_kind(panel: SettingsPanel) -> 
         else:
             assert isinstance(w, EXPECTED_WIDGET[f.kind]), f.name
         assert panel.labels[f.name].text() == f.label
+        if not f.in_panel:
+            continue
         assert f.help in tooltip_text(w) and tooltip_text(panel.labels[f.name]) == f.help
-        if f.default is None:
+        if f.default is None and f.kind == "str_list":
+            assert UNSET_PLACEHOLDER in w.hint.text(), f.name
+        elif f.default is None:
             assert w.placeholderText() == UNSET_PLACEHOLDER, f.name
 
 
@@ -57,7 +70,8 @@ def test_common_fields_are_visible_without_expanding_anything(panel: SettingsPan
     for f in settings.FIELDS:
         assert panel.widget_for(f.name).isVisible() == f.common, f.name
     panel.expand_all()
-    assert all(panel.widget_for(f.name).isVisible() for f in settings.FIELDS)
+    assert all(panel.widget_for(f.name).isVisible() == f.in_panel for f in settings.FIELDS)
+    assert not panel.widget_for("memory").isVisible()  # the Context panel edits memory
     panel.expand_all(False)
     assert not panel.widget_for("mirostat").isVisible()
     panel.sections["Mirostat"].toggle.click()
@@ -109,12 +123,12 @@ def test_unset_fields_are_none_until_typed(qtbot, panel: SettingsPanel) -> None:
 
 def test_stop_sequences_take_escapes(qtbot, panel: SettingsPanel) -> None:
     editor = panel.widget_for("stop_sequence")
-    editor.setFocus()
-    qtbot.keyClicks(editor, "\\nUser:")
-    editor.appendPlainText("END")
+    assert isinstance(editor, EntryList)
+    type_row(qtbot, editor, "\\nUser:")
+    type_row(qtbot, editor, "END")
     assert panel.values()["stop_sequence"] == ["\nUser:", "END"]
     panel.set_values({"stop_sequence": ["\n\n", "a\\nb"]})
-    assert editor.toPlainText() == "\\n\\n\na\\\\nb"
+    assert editor.texts() == ["\\n\\n", "a\\\\nb"]
     assert panel.values()["stop_sequence"] == ["\n\n", "a\\nb"]
     for text in ("\n", "\\n", "x\ty", "\\\\", "plain", "ends with \\"):
         assert unescape_entry(escape_entry(text)) == text
@@ -124,8 +138,6 @@ def test_stop_sequences_take_escapes(qtbot, panel: SettingsPanel) -> None:
 @pytest.mark.parametrize(("name", "typed", "message"), [
     ("logit_bias", "{not json", "Logit bias must be a JSON object"),
     ("logit_bias", "[1, 2]", "Logit bias must be a JSON object"),
-    ("sampler_order", "6,0,x", "Sampler order must be a list of whole numbers"),
-    ("sampler_order", "6,0,0", "Sampler order must list distinct ids"),
     ("sampler_seed", "abc", "Seed must be a number"),
 ])
 def test_bad_text_is_flagged_and_rejected_by_validate(
