@@ -161,7 +161,11 @@ class Controller(QObject):
         if self._closing and not must_finish:
             coro.close()  # never started, so never "never awaited"
             return
-        task = asyncio.ensure_future(coro)
+        try:
+            task = asyncio.ensure_future(coro)
+        except RuntimeError:  # no loop any more (a timer firing while the app tears down)
+            coro.close()
+            return
         self._tasks.add(task)
         if must_finish:
             self._finishing.add(task)
