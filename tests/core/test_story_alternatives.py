@@ -165,3 +165,25 @@ def test_a_story_without_versions_is_still_version_1() -> None:
 def test_damaged_versions_are_refused_clearly(bad: dict) -> None:
     with pytest.raises(StoryFormatError):
         Story.from_dict({"format": "kobold_gui.story", "version": 2, **bad})
+
+
+def test_the_session_journal_brings_back_every_version_after_a_crash(tmp_path) -> None:
+    from kobold_gui.core.storage import Journal, replay
+
+    story = Story()
+    journal = Journal(tmp_path / "session.journal")
+    journal.attach(story)
+    story.append_segment("user", "Once. ")
+    number = reply(story, "one")
+    reply(story, "two", retry_of=number)
+    story.set_fields(memory="m")
+    story.begin_retry(number)
+    story.append_segment("model", "thr", undo_step=False, reply=number)  # crash mid-stream
+    journal.flush()
+    back = replay(tmp_path / "session.journal")
+    assert back.text == "Once. thr"
+    assert back.last_reply() == number
+    alts = back.alternatives(number)
+    assert alts is not None and len(alts) == 3 and alts.current == 2
+    back.show_version(number, 0)
+    assert back.text == "Once. one"
