@@ -733,7 +733,7 @@ class Story:
 
     def to_dict(self) -> dict[str, Any]:
         segments = self.segments
-        alternatives = _alts_to_list(self._alts, segments)
+        alternatives = _alts_to_list(self._alts)
         out: dict[str, Any] = {
             "format": FORMAT_NAME, "version": 2 if alternatives or self._branches else 1,
             "mode": self._mode,
@@ -900,15 +900,13 @@ def _reply_ids(segments: Iterable[Segment], alts: Mapping[int, Alternatives],
             yield from _reply_ids(branch.segments, branch.alternatives, ())
 
 
-def _alts_to_list(alts: Mapping[int, Alternatives],
-                  segments: Iterable[Segment]) -> list[dict[str, Any]]:
-    """The alternatives of the replies still in `segments` (a reply deleted since keeps its
-    versions in the undo history, not in the file), in reply order."""
-    present = {s.reply for s in segments if s.reply is not None}
+def _alts_to_list(alts: Mapping[int, Alternatives]) -> list[dict[str, Any]]:
+    """Every reply's versions, in reply order; also those of a reply that has no text in the
+    story just now (a retry that has not written yet, a deleted reply), so nothing is lost."""
     return [{"reply": number,
              "versions": [None if v is None else [_segment_to_dict(s) for s in v]
                           for v in alts[number].versions]}
-            for number in sorted(alts) if number in present]
+            for number in sorted(alts)]
 
 
 def _alts_from_list(data: Any) -> dict[int, Alternatives]:
@@ -928,7 +926,7 @@ def _alts_from_list(data: Any) -> dict[int, Alternatives]:
 def _branch_to_dict(branch: Branch) -> dict[str, Any]:
     return {"name": branch.name,
             "segments": [_segment_to_dict(s) for s in branch.segments],
-            "alternatives": _alts_to_list(branch.alternatives, branch.segments)}
+            "alternatives": _alts_to_list(branch.alternatives)}
 
 
 def _branch_from_dict(data: Any) -> Branch:
