@@ -179,7 +179,7 @@ def test_the_session_journal_brings_back_every_version_after_a_crash(tmp_path) -
     story.set_fields(memory="m")
     story.begin_retry(number)
     story.append_segment("model", "thr", undo_step=False, reply=number)  # crash mid-stream
-    journal.flush()
+    journal.close()
     back = replay(tmp_path / "session.journal")
     assert back.text == "Once. thr"
     assert back.last_reply() == number
