@@ -287,6 +287,25 @@ class Controller(QObject):
         self.generation_started.emit(user_text, not user_text)
         return True
 
+    def retry(self, settings: Mapping[str, Any]) -> bool:
+        """Generate the story's last reply again: the version shown is kept among the reply's
+        alternatives (every one, no limit) and the new one streams into its place, one undo
+        step. A retry that writes nothing (not sent, failed, stopped at once) puts the shown
+        version back. False (and an `error`) when there is no reply at the end to retry."""
+        if self.busy:
+            return False
+        story = self._story
+        reply = story.last_reply()
+        if reply is None:
+            self.error.emit("There is no reply at the end of the story to retry")
+            return False
+        writer = ReplyWriter.retry(story, reply)
+        if not self.generate("", settings):
+            writer.cancel_if_empty()
+            return False
+        self._reply = writer  # the task has not started yet: it writes through this one
+        return True
+
     async def _run(self, story: Story, user_text: str, settings: dict[str, Any],
                    budget: Budget) -> Finished | Failed | None:
         """Plan the context, then append the user's text and run the generation.
@@ -404,6 +423,8 @@ class Controller(QObject):
             self._unsubscribe()
             self._unsubscribe = None
         self._target = None
+        if reply is not None and reply.cancel_if_empty():
+            return  # a retry that wrote nothing: the version shown before is back
         if reply is None or g is None or not reply.segments:
             return
         reply.finish(reply_meta(g, model=self.server.model if self.server is not None else None,

@@ -45,6 +45,7 @@ from .controller import Controller
 from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
+from .retry_actions import install_retry
 from .settings_panel import SettingsPanel
 from .status import StatusBar
 from .story_view import StoryView
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self.setStyleSheet(style_sheet(self))
         self._wire()
+        install_retry(self)
 
         self.url_edit.setText(controller.url)
         if controller.password:  # from --password / KOBOLD_PASSWORD; kept in memory only
