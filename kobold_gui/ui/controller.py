@@ -304,6 +304,13 @@ class Controller(QObject):
             writer.cancel_if_empty()
             return False
         self._reply = writer  # the task has not started yet: it writes through this one
+
+        def ended(busy: bool) -> None:
+            if not busy:  # sent after the reply was finished (or nothing was sent)
+                self.busy_changed.disconnect(ended)
+                writer.cancel_if_empty()
+
+        self.busy_changed.connect(ended)
         return True
 
     async def _run(self, story: Story, user_text: str, settings: dict[str, Any],
@@ -423,8 +430,6 @@ class Controller(QObject):
             self._unsubscribe()
             self._unsubscribe = None
         self._target = None
-        if reply is not None and reply.cancel_if_empty():
-            return  # a retry that wrote nothing: the version shown before is back
         if reply is None or g is None or not reply.segments:
             return
         reply.finish(reply_meta(g, model=self.server.model if self.server is not None else None,
