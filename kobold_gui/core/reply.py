@@ -3,7 +3,9 @@
 Streamed text goes into a "model" segment at the end; text recovered after a broken stream into
 a "recovered" one, and what streams after it into a new model segment. All of them are one
 undo step, and only they get the generation's record (`finish`): the story's older segments,
-imported ones without a record among them, are never touched.
+imported ones without a record among them, are never touched. All of them carry one reply
+number (Segment.reply), which is how the story tells a reply from the text around it; a retry
+(`ReplyWriter.retry`) writes a new version under the number of the reply it replaces.
 """
 
 from __future__ import annotations
@@ -18,11 +20,28 @@ CONTEXT_FIELDS = frozenset({"prompt", "memory", "genkey"})
 
 
 class ReplyWriter:
-    def __init__(self, story: Story) -> None:
+    def __init__(self, story: Story, *, reply: int | None = None,
+                 joins_step: bool = False) -> None:
         self.story = story
         self.author: Author | None = None
         self.segments = 0  # segments this reply has written
         self.chars = 0  # characters of the segment it is writing into, and those before it
+        #: the reply number its segments get (a new one unless it writes a retry)
+        self.reply = story.new_reply_id() if reply is None else reply
+        #: the first segment joins the undo step already open (the retry's) instead of one
+        self._joins_step = joins_step
+
+    @classmethod
+    def retry(cls, story: Story, reply: int) -> ReplyWriter:
+        """Take the story's last reply out into its alternatives; the writer streams the new
+        version into its place, the same undo step (`Story.begin_retry`)."""
+        story.begin_retry(reply)
+        return cls(story, reply=reply, joins_step=True)
+
+    def cancel_if_empty(self) -> bool:
+        """A retry that wrote nothing (not sent, failed or stopped at once) puts the version
+        shown before back, so nothing is lost."""
+        return self._joins_step and not self.segments and self.story.cancel_retry(self.reply)
 
     def append(self, author: Author, text: str) -> None:
         if not text:
@@ -30,7 +49,8 @@ class ReplyWriter:
         if self.author == author:
             self.story.append_text(-1, text)
         else:
-            self.story.append_segment(author, text, undo_step=self.segments == 0)
+            self.story.append_segment(author, text, reply=self.reply,
+                                      undo_step=self.segments == 0 and not self._joins_step)
             self.author = author
             self.segments += 1
         self.chars += len(text)

@@ -268,12 +268,14 @@ class Journal:
                     "meta": None if segment.meta is None else _meta_dict(segment.meta)}
                 if isinstance(event, SegmentAppended):
                     record["text"] = segment.text
+                    record["reply"] = segment.reply
                 self._record(record)
             case RangeEdited(start=start, end=end, new_text=new_text):
                 self._record({"op": "edit", "start": start, "end": end, "text": new_text})
             case FieldsChanged():
                 fields = story.to_dict()
-                del fields["segments"]  # the context fields only: cost independent of the text
+                for key in ("segments", "alternatives", "branches"):
+                    fields.pop(key, None)  # the context fields only: cost independent of the text
                 self._record({"op": "fields", "story": fields})
             case Reset():
                 # rare (undo, redo): a full snapshot is simplest and cannot drift
@@ -318,7 +320,8 @@ def _apply(story: Story | None, record: dict[str, Any]) -> Story:
     elif op == "segment":
         meta = record.get("meta")
         story.append_segment(record["author"], record.get("text", ""),
-                             None if meta is None else GenerationMeta(**meta))
+                             None if meta is None else GenerationMeta(**meta),
+                             reply=record.get("reply"))
     elif op == "finish":
         story.finish_segment(record["index"], GenerationMeta(**(record.get("meta") or {})))
     elif op == "edit":

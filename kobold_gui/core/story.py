@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
@@ -24,7 +24,10 @@ Author = Literal["user", "model", "recovered", "edited"]
 Mode = Literal["story", "instruct", "chat", "adventure"]
 
 FORMAT_NAME = "kobold_gui.story"
-FORMAT_VERSION = 1
+#: the newest version we read; a story without alternatives or branches is still written as
+#: version 1 (older kobold_gui opens it), one with them as 2 (older ones refuse it rather than
+#: drop the versions they do not know)
+FORMAT_VERSION = 2
 DEFAULT_AN_TEMPLATE = "[Author's note: <|>]"
 #: Lite's "medium" strength: the note goes this many characters before the end of the context.
 DEFAULT_AN_DEPTH = 320
@@ -68,6 +71,36 @@ class Segment:
     author: Author
     text: str
     meta: GenerationMeta | None = None
+    #: the reply (one generation) that wrote it: every segment a generation writes carries
+    #: the same number, so a reply is "the segments with its number, and what lies between
+    #: them" however it is edited, saved and reopened; None for the user's own text
+    reply: int | None = None
+
+
+@dataclass(frozen=True)
+class Alternatives:
+    """Every version of one reply, oldest first. The version the story shows is not held
+    here twice: its slot is None (as Lite marks the active branch), so "2 / 5" is
+    `current + 1` / `len`."""
+
+    versions: tuple[tuple[Segment, ...] | None, ...]
+
+    @property
+    def current(self) -> int:
+        return self.versions.index(None)
+
+    def __len__(self) -> int:
+        return len(self.versions)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A whole other story text (Lite's `altbranches` entry): its segments and the
+    alternatives of its replies."""
+
+    segments: tuple[Segment, ...]
+    alternatives: Mapping[int, Alternatives] = field(default_factory=dict, hash=False)
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,6 +196,13 @@ class Reset:
 
 StoryEvent = SegmentAppended | TextAppended | RangeEdited | SegmentFinished | FieldsChanged | Reset
 Listener = Callable[[StoryEvent], None]
+#: one undo step: the segments, the alternatives of the replies, the branches (all immutable
+#: or replaced whole on change, so a step holds references, not copies)
+_Snapshot = tuple[list[Segment], dict[int, Alternatives], tuple[Branch | None, ...]]
+
+
+class ReplyError(ValueError):
+    """A retry, version flip or branch that cannot be done (no such reply, nothing to show)."""
 
 
 class Story:
@@ -174,8 +214,20 @@ class Story:
                  world_info: Iterable[WorldInfoEntry] = (), mode: Mode = "story",
                  extra: dict[str, Any] | None = None,
                  mode_options: ModeOptions | None = None,
-                 wi_options: WorldInfoOptions | None = None) -> None:
+                 wi_options: WorldInfoOptions | None = None,
+                 alternatives: Mapping[int, Alternatives] | None = None,
+                 branches: Iterable[Branch | None] = ()) -> None:
         self._segments: list[Segment] = list(segments)
+        #: reply number -> its versions (replaced whole on change: undo steps share it)
+        self._alts: dict[int, Alternatives] = dict(alternatives or {})
+        #: the other story texts; the None slot is this one (empty: no branches)
+        self._branches: tuple[Branch | None, ...] = tuple(branches)
+        if self._branches and self._branches.count(None) != 1:
+            raise ValueError("exactly one branch slot must be the story itself (None)")
+        self._next_reply = 1 + max(_reply_ids(self._segments, self._alts, self._branches),
+                                   default=0)
+        #: the undo depth right after `begin_retry`, so a retry that wrote nothing is undone
+        self._retry_depth: int | None = None
         self._tail: list[str] = []  # streamed chunks not yet folded into the last segment
         self._ends: list[int] = []
         self._rebuild_ends()
@@ -187,14 +239,14 @@ class Story:
         self._wi_options = wi_options or WorldInfoOptions()
         self.extra: dict[str, Any] = dict(extra or {})
         self._listeners: list[Listener] = []
-        self._undo: list[list[Segment]] = []
+        self._undo: list[_Snapshot] = []
         #: the trailing segments of the step the newest `append_segment` opened (a reply may
         #: still stream into them), and the undo snapshots edits took meanwhile, each with how
         #: many of those segments it holds: they get the final text (`_close_stream`), so
         #: undoing an edit made during a stream does not take back the rest of the reply
         self._stream_tail = 0
         self._stale: list[tuple[int, int]] = []
-        self._redo: list[list[Segment]] = []
+        self._redo: list[_Snapshot] = []
         self.revision = 0
         self._saved_revision = 0
         #: the run of keystrokes the newest undo step holds: (kind, next position, revision),
@@ -286,7 +338,8 @@ class Story:
     # --- text operations -------------------------------------------------------------------
 
     def append_segment(self, author: Author, text: str = "",
-                       meta: GenerationMeta | None = None, *, undo_step: bool = True) -> int:
+                       meta: GenerationMeta | None = None, *, undo_step: bool = True,
+                       reply: int | None = None) -> int:
         """A new segment at the end; returns its index. Starts an undo step that also holds
         the text later streamed into it (one generation = one undo); `undo_step=False` adds
         it to the current step instead (text recovered after a break, and the reply after it,
@@ -298,7 +351,9 @@ class Story:
             self._push_undo()
         self._fold_tail()
         self._stream_tail += 1
-        self._segments.append(Segment(author, text, meta))
+        if reply is not None:
+            self._next_reply = max(self._next_reply, reply + 1)
+        self._segments.append(Segment(author, text, meta, reply))
         self._ends.append(len(self) + len(text))
         index = len(self._segments) - 1
         self._changed(SegmentAppended(index))
@@ -417,6 +472,198 @@ class Story:
             self._mode = mode
         self._changed(FieldsChanged())
 
+    # --- replies, alternatives, branches ------------------------------------------------------
+    #
+    # A reply is the segments one generation wrote: they share a reply number (Segment.reply),
+    # and the reply spans from the first of them to the last, so text typed inside it belongs
+    # to it while text typed after it does not. Retry moves the reply's text into its
+    # Alternatives and generates a new version under the same number; flipping swaps a kept
+    # version in. A branch is a whole other story text. Each of these is one undo step and a
+    # Reset (views re-render only the segments that differ; the journal takes a snapshot).
+
+    def new_reply_id(self) -> int:
+        """A reply number no segment, version or branch of this story uses."""
+        number = self._next_reply
+        self._next_reply += 1
+        return number
+
+    def reply_span(self, reply: int) -> tuple[int, int] | None:
+        """(first segment index, last + 1) of the reply, None when none of it is left."""
+        self._fold_tail()
+        first = next((i for i, s in enumerate(self._segments) if s.reply == reply), None)
+        if first is None:
+            return None
+        last = max(i for i in range(first, len(self._segments))
+                   if self._segments[i].reply == reply)
+        return first, last + 1
+
+    def reply_text_range(self, reply: int) -> tuple[int, int] | None:
+        """Document positions [start, end) of the reply's text."""
+        span = self.reply_span(reply)
+        if span is None:
+            return None
+        return self.segment_start(span[0]), self._ends[span[1] - 1]
+
+    def last_reply(self) -> int | None:
+        """The reply the story ends with (what Retry replaces), None when it ends otherwise."""
+        self._fold_tail()
+        for seg in reversed(self._segments):
+            if seg.reply is not None:
+                return seg.reply
+            if seg.text:
+                return None
+        return None
+
+    def reply_at(self, position: int) -> int | None:
+        """The reply whose text holds `position` (its end included), None outside replies."""
+        if not self._segments or not 0 <= position <= len(self):
+            return None
+        index, offset = self.segment_at(position)
+        if offset == 0 and index > 0 and self._segments[index - 1].reply is not None:
+            index -= 1  # the cursor right after a reply belongs to it
+        seg = self._segments[index]
+        if seg.reply is not None:
+            return seg.reply
+        before = next((s.reply for s in reversed(self._segments[:index])
+                       if s.reply is not None), None)
+        after = next((s.reply for s in self._segments[index + 1:] if s.reply is not None), None)
+        return before if before is not None and before == after else None
+
+    def alternatives(self, reply: int) -> Alternatives | None:
+        return self._alts.get(reply)
+
+    @property
+    def all_alternatives(self) -> Mapping[int, Alternatives]:
+        return dict(self._alts)
+
+    def begin_retry(self, reply: int) -> None:
+        """Take the story's last reply out into its alternatives (an undo step of its own,
+        which the new version streamed in with `append_segment(..., undo_step=False,
+        reply=reply)` joins). `cancel_retry` puts it back when nothing came."""
+        if self.last_reply() != reply:
+            raise ReplyError("only the reply the story ends with can be retried")
+        span = self.reply_span(reply)
+        assert span is not None
+        self._close_stream()
+        self._push_undo()
+        first = span[0]
+        version = tuple(self._segments[first:])
+        old = self._alts.get(reply)
+        versions = (old.versions if old else (None,))
+        versions = tuple(version if v is None else v for v in versions) + (None,)
+        self._alts = {**self._alts, reply: Alternatives(versions)}
+        del self._segments[first:]
+        self._rebuild_ends()
+        self._retry_depth = len(self._undo)
+        self._changed(Reset())
+
+    def cancel_retry(self, reply: int) -> bool:
+        """The retry wrote nothing (not sent, failed, stopped at once): back to the version
+        shown before, as if it never happened. False when the story changed meanwhile."""
+        alts = self._alts.get(reply)
+        if (self._retry_depth != len(self._undo) or alts is None
+                or self.reply_span(reply) is not None or alts.current != len(alts) - 1):
+            return False
+        self._close_stream()
+        self._segments, self._alts, self._branches = self._undo.pop()
+        self._segments = list(self._segments)
+        self._retry_depth = None
+        self._rebuild_ends()
+        self._changed(Reset())
+        return True
+
+    def show_version(self, reply: int, index: int) -> None:
+        """Show version `index` (0-based) of the reply in place of the one shown."""
+        alts = self._alts.get(reply)
+        span = self.reply_span(reply)
+        if alts is None or not 0 <= index < len(alts):
+            raise ReplyError("that reply has no such version")
+        if span is None:
+            raise ReplyError("that reply is no longer in the story")
+        if index == alts.current:
+            return
+        self._close_stream()
+        self._push_undo()
+        shown = tuple(self._segments[span[0]:span[1]])
+        wanted = alts.versions[index]
+        assert wanted is not None
+        versions: list[tuple[Segment, ...] | None] = [
+            shown if v is None else v for v in alts.versions]
+        versions[index] = None
+        self._alts = {**self._alts, reply: Alternatives(tuple(versions))}
+        self._segments[span[0]:span[1]] = list(wanted)
+        self._rebuild_ends()
+        self._changed(Reset())
+
+    def flip(self, reply: int, step: int) -> bool:
+        """The previous (-1) or next (+1) version of the reply; False at either end."""
+        alts = self._alts.get(reply)
+        if alts is None or not 0 <= alts.current + step < len(alts):
+            return False
+        self.show_version(reply, alts.current + step)
+        return True
+
+    @property
+    def branches(self) -> tuple[Branch | None, ...]:
+        """Every story text of this document; the None slot is the one shown. Empty while
+        there is only one."""
+        return self._branches
+
+    @property
+    def active_branch(self) -> int:
+        return self._branches.index(None) if self._branches else 0
+
+    def branch_from(self, reply: int | None = None) -> int:
+        """A new branch holding the story up to and including `reply` (all of it for None),
+        shown from now on; the story as it was stays a branch. Returns its index."""
+        self._fold_tail()
+        end = len(self._segments)
+        if reply is not None:
+            span = self.reply_span(reply)
+            if span is None:
+                raise ReplyError("that reply is no longer in the story")
+            end = span[1]
+        self._close_stream()
+        self._push_undo()
+        here = Branch(tuple(self._segments), self._alts)
+        branches = list(self._branches) or [None]
+        branches[branches.index(None)] = here
+        branches.append(None)
+        self._branches = tuple(branches)
+        self._segments = self._segments[:end]
+        kept = {s.reply for s in self._segments}
+        self._alts = {k: v for k, v in self._alts.items() if k in kept}
+        self._rebuild_ends()
+        self._changed(Reset())
+        return len(branches) - 1
+
+    def switch_branch(self, index: int) -> None:
+        """Show branch `index` instead of the current one (which is kept as it is)."""
+        if not 0 <= index < len(self._branches) or self._branches[index] is None:
+            raise ReplyError(f"there is no other branch {index + 1}")
+        self._fold_tail()
+        self._close_stream()
+        self._push_undo()
+        wanted = self._branches[index]
+        assert wanted is not None
+        branches = list(self._branches)
+        branches[branches.index(None)] = Branch(tuple(self._segments), self._alts)
+        branches[index] = None
+        self._branches = tuple(branches)
+        self._segments, self._alts = list(wanted.segments), dict(wanted.alternatives)
+        self._rebuild_ends()
+        self._changed(Reset())
+
+    def delete_branch(self, index: int) -> None:
+        """Drop another branch (undoable); the one shown cannot be deleted."""
+        if not 0 <= index < len(self._branches) or self._branches[index] is None:
+            raise ReplyError("only another branch can be deleted, not the one shown")
+        self._close_stream()
+        self._push_undo()
+        branches = self._branches[:index] + self._branches[index + 1:]
+        self._branches = branches if len(branches) > 1 else ()
+        self._changed(Reset())
+
     # --- undo / redo -----------------------------------------------------------------------
 
     @property
@@ -434,13 +681,15 @@ class Story:
     def redo(self) -> bool:
         return self._swap(self._redo, self._undo)
 
-    def _swap(self, source: list[list[Segment]], target: list[list[Segment]]) -> bool:
+    def _swap(self, source: list[_Snapshot], target: list[_Snapshot]) -> bool:
         if not source:
             return False
         self._close_stream()
         self._fold_tail()
-        target.append(list(self._segments))
-        self._segments = source.pop()
+        target.append(self._snapshot())
+        self._segments, self._alts, self._branches = source.pop()
+        self._segments = list(self._segments)
+        self._retry_depth = None
         self._rebuild_ends()
         self._changed(Reset())
         return True
@@ -452,15 +701,19 @@ class Story:
             self._fold_tail()
             tail = self._segments[len(self._segments) - self._stream_tail:]
             for index, count in self._stale:
-                snapshot = self._undo[index]
-                self._undo[index] = snapshot[:len(snapshot) - count] + tail
+                segments, alts, branches = self._undo[index]
+                self._undo[index] = (segments[:len(segments) - count] + tail, alts, branches)
             self._stale.clear()
         self._stream_tail = 0
 
     def _push_undo(self) -> None:
         self._fold_tail()
-        self._undo.append(list(self._segments))
+        self._undo.append(self._snapshot())
         self._redo.clear()
+        self._retry_depth = None
+
+    def _snapshot(self) -> _Snapshot:
+        return list(self._segments), self._alts, self._branches
 
     # --- internals -------------------------------------------------------------------------
 
@@ -479,14 +732,23 @@ class Story:
     # --- our file format -------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_NAME, "version": FORMAT_VERSION, "mode": self._mode,
-            "segments": [_segment_to_dict(s) for s in self.segments],
+        segments = self.segments
+        alternatives = _alts_to_list(self._alts)
+        out: dict[str, Any] = {
+            "format": FORMAT_NAME, "version": 2 if alternatives or self._branches else 1,
+            "mode": self._mode,
+            "segments": [_segment_to_dict(s) for s in segments],
             "memory": self._memory, "authors_note": asdict(self._authors_note),
             "world_info": [_entry_to_dict(e) for e in self._world_info],
             "mode_options": asdict(self._mode_options), "wi_options": asdict(self._wi_options),
             "extra": self.extra,
         }
+        if alternatives:
+            out["alternatives"] = alternatives
+        if self._branches:
+            out["branches"] = [None if b is None else _branch_to_dict(b)
+                               for b in self._branches]
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> Story:
@@ -508,7 +770,10 @@ class Story:
                 world_info=[_entry_from_dict(e) for e in data.get("world_info", [])],
                 mode=mode, extra=dict(data.get("extra", {})),
                 mode_options=_mode_options(data.get("mode_options", {})),
-                wi_options=_wi_options(data.get("wi_options", {})))
+                wi_options=_wi_options(data.get("wi_options", {})),
+                alternatives=_alts_from_list(data.get("alternatives", [])),
+                branches=[None if b is None else _branch_from_dict(b)
+                          for b in _list(data.get("branches", []), "branches")])
         except (TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, StoryFormatError):
                 raise
@@ -592,6 +857,8 @@ def _segment_to_dict(seg: Segment) -> dict[str, Any]:
     out: dict[str, Any] = {"author": seg.author, "text": seg.text}
     if seg.meta is not None:
         out["meta"] = asdict(seg.meta)
+    if seg.reply is not None:
+        out["reply"] = seg.reply
     return out
 
 
@@ -599,8 +866,75 @@ def _segment_from_dict(data: Any) -> Segment:
     if data.get("author") not in _AUTHORS:
         raise StoryFormatError(f"unknown segment author {data.get('author')!r}")
     meta = data.get("meta")
+    reply = data.get("reply")
+    if reply is not None:
+        reply = _reply_number(reply)
     return Segment(data["author"], _str(data.get("text", "")),
-                   None if meta is None else _typed(GenerationMeta, meta))
+                   None if meta is None else _typed(GenerationMeta, meta), reply)
+
+
+def _reply_number(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise StoryFormatError(f"a reply number must be a whole number ≥ 0, not {value!r}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise StoryFormatError(f"{what} must be a list")
+    return value
+
+
+def _reply_ids(segments: Iterable[Segment], alts: Mapping[int, Alternatives],
+               branches: Iterable[Branch | None]) -> Iterable[int]:
+    """Every reply number in use, in the story, its versions and its branches."""
+    for seg in segments:
+        if seg.reply is not None:
+            yield seg.reply
+    for number, versions in alts.items():
+        yield number
+        for version in versions.versions:
+            yield from _reply_ids(version or (), {}, ())
+    for branch in branches:
+        if branch is not None:
+            yield from _reply_ids(branch.segments, branch.alternatives, ())
+
+
+def _alts_to_list(alts: Mapping[int, Alternatives]) -> list[dict[str, Any]]:
+    """Every reply's versions, in reply order; also those of a reply that has no text in the
+    story just now (a retry that has not written yet, a deleted reply), so nothing is lost."""
+    return [{"reply": number,
+             "versions": [None if v is None else [_segment_to_dict(s) for s in v]
+                          for v in alts[number].versions]}
+            for number in sorted(alts)]
+
+
+def _alts_from_list(data: Any) -> dict[int, Alternatives]:
+    out: dict[int, Alternatives] = {}
+    for item in _list(data, "alternatives"):
+        if not isinstance(item, dict):
+            raise StoryFormatError("an alternatives entry must be an object")
+        versions = tuple(None if v is None else tuple(_segment_from_dict(s)
+                                                      for s in _list(v, "a version"))
+                         for v in _list(item.get("versions"), "versions"))
+        if versions.count(None) != 1:
+            raise StoryFormatError("a reply's versions must mark the one shown (null) once")
+        out[_reply_number(item.get("reply"))] = Alternatives(versions)
+    return out
+
+
+def _branch_to_dict(branch: Branch) -> dict[str, Any]:
+    return {"name": branch.name,
+            "segments": [_segment_to_dict(s) for s in branch.segments],
+            "alternatives": _alts_to_list(branch.alternatives)}
+
+
+def _branch_from_dict(data: Any) -> Branch:
+    if not isinstance(data, dict):
+        raise StoryFormatError("a branch must be an object")
+    return Branch(tuple(_segment_from_dict(s) for s in _list(data.get("segments", []),
+                                                             "a branch's segments")),
+                  _alts_from_list(data.get("alternatives", [])), _str(data.get("name", "")))
 
 
 def _entry_to_dict(entry: WorldInfoEntry) -> dict[str, Any]:
@@ -655,7 +989,8 @@ def _str(value: Any) -> str:
 
 
 __all__ = [
-    "Author", "AuthorsNote", "FieldsChanged", "GenerationMeta", "InsertLocation", "Mode",
+    "Alternatives", "Author", "AuthorsNote", "Branch", "FieldsChanged", "GenerationMeta",
+    "InsertLocation", "Mode", "ReplyError",
     "ModeOptions", "NewerFormat", "WorldInfoOptions",
     "RangeEdited", "Reset", "Segment", "SegmentAppended", "SegmentFinished", "Story",
     "StoryEvent", "StoryFormatError", "TextAppended", "WorldInfoEntry",

@@ -7,9 +7,9 @@ that what a foreign file holds and we do not understand survives a round trip.
 
 from __future__ import annotations
 
-from .formats import StoryData, detect, dump, load
+from .formats import StoryData, detect, dump, lite, load
 from .formats.model import FormatError
-from .story import Author, AuthorsNote, Mode, Segment, Story
+from .story import Alternatives, Author, AuthorsNote, Branch, Mode, Segment, Story
 
 #: what `kobold-story convert --to` and the window's Save As offer
 FORMATS = {"kobold": "kobold_gui story (JSON)", "lite": "KoboldAI Lite story (JSON)",
@@ -61,13 +61,41 @@ def from_data(data: StoryData) -> Story:
     extra = dict(data.extra)
     if mode != data.mode:
         extra.setdefault("foreign_mode", data.mode)
+    replies = list(data.replies)
+    if len(replies) != len(data.segments):
+        # a format that does not say: each model chunk is a reply of its own (as in Lite)
+        replies = [n + 1 if author == "model" else None
+                   for n, (author, _) in enumerate(data.segments)]
+    segments = [Segment(_AUTHOR_OF.get(author, "user"), text, reply=reply)
+                for (author, text), reply in zip(data.segments, replies, strict=True)]
+    present = {r for r in replies if r is not None}
+    alternatives = {
+        reply: Alternatives(tuple(None if v is None else (Segment("model", v, reply=reply),)
+                                  for v in versions))
+        for reply, versions in data.alternatives.items()
+        if reply in present and versions.count(None) == 1}
+    number = max(present, default=0)
+    branches: list[Branch | None] = []
+    for chunks in data.branches:
+        if chunks is None:
+            branches.append(None)
+            continue
+        # Lite does not say who wrote a chunk: the first is taken as the user's prompt
+        branch = []
+        for i, text in enumerate(chunks):
+            number += 1
+            branch.append(Segment("user", text) if i == 0 else Segment("model", text,
+                                                                        reply=number))
+        branches.append(Branch(tuple(branch)))
     return Story(
-        [Segment(_AUTHOR_OF.get(author, "user"), text) for author, text in data.segments],
+        segments,
         memory=data.memory,
         authors_note=AuthorsNote(data.authors_note, data.an_template or AuthorsNote().template,
                                  data.an_depth),
         world_info=data.world_info,
         mode=mode, extra=extra,
+        mode_options=data.mode_options, wi_options=data.wi_options,
+        alternatives=alternatives, branches=branches,
     )
 
 
@@ -75,10 +103,19 @@ def to_data(story: Story) -> StoryData:
     note = story.authors_note
     extra = dict(story.extra)
     mode = str(extra.pop("foreign_mode", story.mode))
+    segments = story.segments
     return StoryData(
-        segments=[(seg.author, seg.text) for seg in story.segments],
+        segments=[(seg.author, seg.text) for seg in segments],
         memory=story.memory, authors_note=note.text, an_template=note.template,
         an_depth=note.depth,
         world_info=list(story.world_info),
         mode=mode, extra=extra,
+        replies=[seg.reply for seg in segments],
+        alternatives={
+            reply: [None if v is None else "".join(s.text for s in v) for v in alts.versions]
+            for reply, alts in story.all_alternatives.items()},
+        branches=[None if b is None else [text for _, text, _ in lite.chunks_of(
+            [(s.author, s.text) for s in b.segments], [s.reply for s in b.segments])]
+            for b in story.branches],
+        mode_options=story.mode_options, wi_options=story.wi_options,
     )

@@ -310,6 +310,32 @@ class Controller(QObject):
         self.generation_started.emit(user_text, not user_text)
         return True
 
+    def retry(self, settings: Mapping[str, Any]) -> bool:
+        """Generate the story's last reply again: the version shown is kept among the reply's
+        alternatives (every one, no limit) and the new one streams into its place, one undo
+        step. A retry that writes nothing (not sent, failed, stopped at once) puts the shown
+        version back. False (and an `error`) when there is no reply at the end to retry."""
+        if self.busy:
+            return False
+        story = self._story
+        reply = story.last_reply()
+        if reply is None:
+            self.error.emit("There is no reply at the end of the story to retry")
+            return False
+        writer = ReplyWriter.retry(story, reply)
+        if not self.generate("", settings):
+            writer.cancel_if_empty()
+            return False
+        self._reply = writer  # the task has not started yet: it writes through this one
+
+        def ended(busy: bool) -> None:
+            if not busy:  # sent after the reply was finished (or nothing was sent)
+                self.busy_changed.disconnect(ended)
+                writer.cancel_if_empty()
+
+        self.busy_changed.connect(ended)
+        return True
+
     async def _run(self, story: Story, user_text: str, settings: dict[str, Any],
                    budget: Budget) -> Finished | Failed | None:
         """Plan the context, then append the user's text and run the generation.

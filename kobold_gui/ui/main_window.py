@@ -47,6 +47,7 @@ from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
 from .presets_ui import install_presets
 from .prompt_editor import PromptEditor
+from .retry_actions import install_retry
 from .settings_panel import SettingsPanel
 from .status import StatusBar
 from .story_view import StoryView
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.preset_bar = install_presets(self)
         self.setStyleSheet(style_sheet(self))
         self._wire()
+        install_retry(self)
 
         self.url_edit.setText(controller.url)
         if controller.password:  # from --password / KOBOLD_PASSWORD; kept in memory only

@@ -15,6 +15,11 @@ import re
 from typing import Any
 
 from kobold_gui.core.formats.jsonio import dumps, parse_json
+from kobold_gui.core.formats.lite_options import (
+    dump_options,
+    load_mode_options,
+    load_wi_options,
+)
 from kobold_gui.core.formats.model import FormatError, StoryData, WorldInfoEntry
 from kobold_gui.core.formats.values import (
     as_bool,
@@ -97,9 +102,19 @@ def _texts(value: Any, what: str) -> list[str]:
 
 def _load_v1(obj: dict[str, Any]) -> StoryData:
     prompt = as_text(obj.get("prompt"))
-    chunks = ([prompt] if prompt != "" else []) + _texts(obj.get("actions"), "actions")
+    actions = _texts(obj.get("actions"), "actions")
     segments = [("user", prompt)] if prompt != "" else []
-    segments += [("model", c) for c in chunks[len(segments):]]
+    replies: list[int | None] = [None] * len(segments)
+    segments += [("model", c) for c in actions]
+    # one chunk = one reply (Lite's Retry replaces the last chunk); reply number = action + 1
+    replies += list(range(1, len(actions) + 1))
+    extra = {k: v for k, v in obj.items() if k not in _CARRIED}
+    alternatives, metadata = _load_alternatives(extra.get("actions_metadata"), len(actions))
+    if metadata is not None:
+        extra["actions_metadata"] = metadata
+    branches = _load_branches(extra.get("altbranches"))
+    if branches:
+        del extra["altbranches"]
     return StoryData(
         segments=segments,
         memory=as_text(obj.get("memory")),
@@ -108,8 +123,56 @@ def _load_v1(obj: dict[str, Any]) -> StoryData:
         an_depth=as_int(obj.get("anotestr"), DEFAULT_AN_DEPTH),
         world_info=_lite_world_info(obj.get("worldinfo")),
         mode=_mode(obj),
-        extra={k: v for k, v in obj.items() if k not in _CARRIED},
+        extra=extra,
+        replies=replies, alternatives=alternatives, branches=branches,
+        mode_options=load_mode_options(obj.get("savedsettings")),
+        wi_options=load_wi_options(obj),
     )
+
+
+#: an "Alternative Text" entry as KoboldAI writes it (Lite writes the list, always empty)
+_ALT_FLAGS = {"Pinned": False, "Previous Selection": False, "Edited": False}
+#: where the shown version sits among the alternatives, when not last (our own key)
+_SHOWN_AT = "kobold_gui_shown_at"
+
+
+def _load_alternatives(raw: Any, count: int) -> tuple[dict[int, list[str | None]],
+                                                      dict[str, Any] | None]:
+    """Reply versions from `actions_metadata[i]["Alternative Text"]` (KoboldAI's field, which
+    Lite writes and never reads), and the metadata without the ones taken (None: unchanged).
+    An entry we cannot read is left as it is."""
+    if not isinstance(raw, dict):
+        return {}, None
+    out: dict[int, list[str | None]] = {}
+    kept = dict(raw)
+    for key, entry in raw.items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) < count
+                and isinstance(entry, dict)):
+            continue
+        alts = entry.get("Alternative Text")
+        if not isinstance(alts, list) or not alts:
+            continue
+        texts = [a.get("Text") if isinstance(a, dict) else a for a in alts]
+        if not all(isinstance(t, str) for t in texts):
+            continue
+        shown = entry.get(_SHOWN_AT)
+        at = shown if isinstance(shown, int) and 0 <= shown <= len(texts) else len(texts)
+        versions: list[str | None] = list(texts)
+        versions.insert(at, None)
+        out[int(key) + 1] = versions
+        kept[key] = {k: v for k, v in entry.items() if k != _SHOWN_AT} | {"Alternative Text": []}
+    return out, (kept if out else None)
+
+
+def _load_branches(raw: Any) -> list[list[str] | None]:
+    """Lite's `altbranches` (each other branch's chunks, null = the one shown); [] when it
+    is absent or not that shape (then it stays in `extra`, unchanged)."""
+    if not isinstance(raw, list) or raw.count(None) != 1:
+        return []
+    if not all(b is None or (isinstance(b, list) and all(isinstance(c, str) for c in b))
+               for b in raw):
+        return []
+    return [None if b is None else list(b) for b in raw]
 
 
 def _load_share(obj: dict[str, Any]) -> StoryData:
@@ -197,14 +260,38 @@ def _index_key(key: str) -> tuple[int, int | str]:
     return (0, int(key)) if key.isdigit() else (1, key)
 
 
+def chunks_of(segments: list[tuple[str, str]],
+              replies: list[int | None]) -> list[tuple[str, str, int | None]]:
+    """Lite's chunks: the segments of one reply (and text typed between them) as one chunk,
+    as Lite has one per generation; (author of its first segment, text, reply number)."""
+    if len(replies) != len(segments):
+        return [(author, text, None) for author, text in segments]
+    group: list[int | None] = []
+    for i, reply in enumerate(replies):
+        if reply is None:
+            before = next((r for r in reversed(replies[:i]) if r is not None), None)
+            after = next((r for r in replies[i + 1:] if r is not None), None)
+            reply = before if before == after else None
+        group.append(reply)
+    out: list[tuple[str, str, int | None]] = []
+    for (author, text), reply in zip(segments, group, strict=True):
+        if out and reply is not None and out[-1][2] == reply:
+            out[-1] = (out[-1][0], out[-1][1] + text, reply)
+        else:
+            out.append((author, text, reply))
+    return out
+
+
 def dump(story: StoryData) -> dict[str, Any]:
     """The Lite v1 save: Lite's base keys first, then every foreign key as it was read."""
     extra = story.extra
-    chunks = [text for _, text in story.segments]
+    merged = chunks_of(story.segments, story.replies)
+    chunks = [text for _, text, _ in merged]
     # Lite concatenates prompt and actions; an empty prompt is skipped on load, so a story
     # that does not start with the user's text keeps every chunk in `actions`.
-    starts_with_user = bool(story.segments) and story.segments[0][0] == "user" and chunks[0]
+    starts_with_user = bool(merged) and merged[0][0] == "user" and chunks[0]
     prompt, actions = (chunks[0], chunks[1:]) if starts_with_user else ("", chunks)
+    action_replies = [r for _, _, r in merged][1 if starts_with_user else 0:]
     out: dict[str, Any] = {
         "gamestarted": extra.get("gamestarted", True),
         "prompt": prompt,
@@ -212,7 +299,9 @@ def dump(story: StoryData) -> dict[str, Any]:
         "authorsnote": story.authors_note,
         "anotetemplate": story.an_template,
         "actions": actions,
-        "actions_metadata": _metadata(extra.get("actions_metadata"), actions),
+        "actions_metadata": _metadata(extra.get("actions_metadata"), actions,
+                                      [story.alternatives.get(r) if r is not None else None
+                                       for r in action_replies]),
         "worldinfo": [_dump_wi(e) for e in story.world_info],
         "wifolders_d": extra.get("wifolders_d", {}),
         "wifolders_l": extra.get("wifolders_l", []),
@@ -223,6 +312,9 @@ def dump(story: StoryData) -> dict[str, Any]:
     for key, value in extra.items():
         if key not in out and key not in _CARRIED and key not in _UNITED_CARRIED:
             out[key] = value
+    if story.branches:
+        out["altbranches"] = story.branches
+    dump_options(out, story.mode_options, story.wi_options)
     if "ess" in extra and "extrastopseq" not in extra:
         # The share format's stop sequences; a v1 save keeps them as `extrastopseq`.
         out["extrastopseq"] = extra["ess"]
@@ -235,9 +327,11 @@ def dump(story: StoryData) -> dict[str, Any]:
     return out
 
 
-def _metadata(raw: Any, actions: list[str]) -> dict[str, Any]:
+def _metadata(raw: Any, actions: list[str],
+              versions: list[list[str | None] | None]) -> dict[str, Any]:
     """One entry per action. Lite never reads it back; v180 copies the action into
-    "Selected Text", v339 writes "": an entry is kept while its copy is not stale."""
+    "Selected Text", v339 writes "": an entry is kept while its copy is not stale. A reply's
+    other versions go in "Alternative Text", KoboldAI's field for them."""
     old = raw if isinstance(raw, dict) else {}
     out: dict[str, Any] = {}
     for i, action in enumerate(actions):
@@ -246,6 +340,12 @@ def _metadata(raw: Any, actions: list[str]) -> dict[str, Any]:
             entry = {"Selected Text": "", "Alternative Text": []}
         elif entry.get("Selected Text") not in ("", action):
             entry = {**entry, "Selected Text": ""}
+        these = versions[i] if i < len(versions) else None
+        if these and None in these:
+            others = [v for v in these if v is not None]
+            entry = {**entry, "Alternative Text": [{"Text": t, **_ALT_FLAGS} for t in others]}
+            if these.index(None) != len(others):
+                entry[_SHOWN_AT] = these.index(None)
         out[str(i)] = entry
     return out
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # One world-info entry type for the story and the files (`extra`: the foreign entry verbatim).
-from ..story import WorldInfoEntry
+from ..story import ModeOptions, WorldInfoEntry, WorldInfoOptions
 
 Author = Literal["user", "model", "recovered", "edited"]
 AUTHORS: tuple[str, ...] = ("user", "model", "recovered", "edited")
@@ -36,6 +36,16 @@ class StoryData:
     world_info: list[WorldInfoEntry] = field(default_factory=list)
     mode: str = "story"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the reply number of each segment (parallel to `segments`; empty: unknown). Lite keeps
+    #: one chunk per reply: segments sharing a number are written as one chunk
+    replies: list[int | None] = field(default_factory=list)
+    #: reply number -> the text of each of its versions, None where the shown one goes
+    alternatives: dict[int, list[str | None]] = field(default_factory=dict)
+    #: Lite's `altbranches`: each other branch as its chunks, None for this one (empty: none)
+    branches: list[list[str] | None] = field(default_factory=list)
+    #: instruct/chat and world-info options the file holds (None: it holds none)
+    mode_options: ModeOptions | None = None
+    wi_options: WorldInfoOptions | None = None
 
     @property
     def text(self) -> str:
