@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -54,8 +55,16 @@ from .style import app_icon, style_sheet
 MINIMUM_SIZE = QSize(860, 520)
 #: widest the toolbar's field message may get (px) before it is cut with "…"
 FIELD_ERROR_WIDTH = 320
+#: the menu bar, in this order (`MainWindow.menu` finds them by title)
+MENU_TITLES = ("&File", "&Edit", "&Generate", "&View", "&Server", "&Help")
+#: side panel title -> the digit of its Ctrl+Shift shortcut (contract of issue 8)
+PANEL_SHORTCUTS = {"Samplers": 1, "Context": 2, "Mode": 3, "Server": 4}
 URL_HELP = "KoboldCPP server address; Enter connects"
 PASSWORD_HELP = "Only for servers started with --password. It is never written to disk."
+
+
+def _menu_key(title: str) -> str:
+    return title.replace("&", "").strip().lower()
 
 
 def app_version() -> str:
@@ -108,6 +117,9 @@ class MainWindow(QMainWindow):
         self.status.set_server(controller.server)
         self._busy_changed(controller.busy)
         self._bind_story(self.story)
+        # ---- the parts of issue 8 plug in here: one install_<part>(self) line each ----
+        # ---- end of the parts ----
+        self._finish_menus()
         self.editor.setFocus()
 
     # ------------------------------------------------------------------ building
@@ -310,29 +322,40 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.tabifyDockWidget(self.settings_dock, dock)
         self.settings_dock.raise_()
+        self._add_panel_action(dock, title)
         return dock
 
     def _make_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self.file_actions = install_file_actions(self, file_menu)
+        """The six menus, in their fixed order, with the window's own actions. The parts of
+        issue 8 add theirs through `menu(title)` (see the install lines in `__init__`);
+        `_finish_menus` then puts Quit and About back at the end of their menus."""
+        bar = self.menuBar()
+        #: "file" / "edit" / … -> its QMenu (`menu()` looks them up)
+        self._menus: dict[str, QMenu] = {}
+        for title in MENU_TITLES:
+            menu = bar.addMenu(title)
+            key = _menu_key(title)
+            menu.setObjectName(f"{key}Menu")
+            self._menus[key] = menu
+        self.file_actions = install_file_actions(self, self.menu("&File"))
 
-        edit_menu = menu.addMenu("&Edit")
+        edit_menu = self.menu("&Edit")
         edit_menu.addAction(self.undo_action)
         edit_menu.addAction(self.redo_action)
         edit_menu.addSeparator()
         edit_menu.addAction(self.delete_reply_action)
 
-        gen_menu = menu.addMenu("&Generate")
+        gen_menu = self.menu("&Generate")
         for action in (self.generate_action, self.continue_action, self.stop_action):
             gen_menu.addAction(action)
 
-        server_menu = menu.addMenu("&Server")
-        server_menu.addAction(self.connect_action)
-        server_menu.addAction(self.reconnect_action)
-        server_menu.addAction(self.focus_url_action)
-
-        view_menu = menu.addMenu("&View")
+        view_menu = self.menu("&View")
+        #: View > Panels: one action per side panel (Samplers first), with its shortcut
+        self.panels_menu = view_menu.addMenu("&Panels")
+        self.panels_menu.setObjectName("panelsMenu")
+        #: dock object name -> the action that shows and focuses that panel
+        self.panel_actions: dict[str, QAction] = {}
+        self._add_panel_action(self.settings_dock, "Samplers")
         settings_toggle = self.settings_dock.toggleViewAction()
         settings_toggle.setText("Sampler Settings")
         settings_toggle.setShortcut(QKeySequence("Ctrl+,"))
@@ -350,8 +373,63 @@ class MainWindow(QMainWindow):
             view_menu.addAction(action)
             self.font_actions[kind] = action
 
-        help_menu = menu.addMenu("&Help")
+        server_menu = self.menu("&Server")
+        server_menu.addAction(self.connect_action)
+        server_menu.addAction(self.reconnect_action)
+        server_menu.addAction(self.focus_url_action)
+
+        help_menu = self.menu("&Help")
         help_menu.addAction(self.about_action)
+
+    def menu(self, title: str) -> QMenu:
+        """The menu bar's menu called `title` ("&File", "File" or "file" all work), for the
+        parts that add their actions to it. Unknown titles are an error, not a new menu: the
+        menu layout is fixed here."""
+        key = _menu_key(title)
+        if key not in self._menus:
+            raise KeyError(f"no menu {title!r}; there are {', '.join(MENU_TITLES)}")
+        return self._menus[key]
+
+    def _finish_menus(self) -> None:
+        """Once every part has added its actions: Quit last in File, About last in Help."""
+        for title, action in (("&File", self.quit_action), ("&Help", self.about_action)):
+            menu = self.menu(title)
+            menu.removeAction(action)
+            actions = menu.actions()
+            if actions and not actions[-1].isSeparator():
+                menu.addSeparator()
+            menu.addAction(action)
+
+    def _add_panel_action(self, dock: QDockWidget, title: str) -> QAction:
+        """View > Panels > `title`: shows the panel, brings its tab forward and puts the
+        keyboard focus in it (the keyboard path to every side panel)."""
+        action = QAction(f"{title} Panel", self)
+        action.setObjectName(f"show{dock.objectName()[:1].upper()}{dock.objectName()[1:]}")
+        number = PANEL_SHORTCUTS.get(title)
+        if number is not None:
+            action.setShortcut(QKeySequence(f"Ctrl+Shift+{number}"))
+        action.setToolTip(f"Show the {title} panel and move the keyboard focus into it")
+        action.triggered.connect(lambda _c=False, d=dock: self.focus_panel(d))
+        self.addAction(action)
+        self.panels_menu.addAction(action)
+        self.panel_actions[dock.objectName()] = action
+        return action
+
+    def focus_panel(self, dock: QDockWidget) -> None:
+        """Show `dock`, raise its tab, focus its first control that takes the keyboard."""
+        dock.show()
+        dock.raise_()
+        body = dock.widget()
+        if body is None:
+            return
+        target = body if body.focusPolicy() & Qt.FocusPolicy.TabFocus else None
+        if target is None:
+            for child in body.findChildren(QWidget):
+                if (child.focusPolicy() & Qt.FocusPolicy.TabFocus and child.isEnabled()
+                        and child.isVisibleTo(body)):
+                    target = child
+                    break
+        (target or body).setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def _wire(self) -> None:
         c = self.controller
