@@ -447,6 +447,8 @@ class MainWindow(QMainWindow):
         c.busy_changed.connect(self._busy_changed)
         c.input_rejected.connect(self._input_rejected)
         c.speed_changed.connect(self.status.set_speed)
+        c.stats_changed.connect(self.status.set_stats)
+        self.output.cursorPositionChanged.connect(self._cursor_moved)
         self.status.reconnect_button.clicked.connect(self.reconnect_now)
         self.editor.submit_requested.connect(self.generate_action.trigger)
         self.editor.stop_requested.connect(self.stop_action.trigger)
@@ -710,6 +712,15 @@ class MainWindow(QMainWindow):
                                  f"{plan.available_tokens:,} tokens the context leaves beside "
                                  f"the reply{estimated}.{cut}")
         label.show()
+
+    def _cursor_moved(self) -> None:
+        """Between generations, the status bar shows the figures of the reply under the
+        cursor (tokens, speed, time to first token, time, how it ended)."""
+        if self.controller.busy or not len(self.story):
+            return
+        index, _ = self.story.segment_at(min(self.output.cursor_story_position(),
+                                             len(self.story)))
+        self.status.show_reply_stats(self.story.segment(index).meta)
 
     def _text_recovered(self, text: str) -> None:
         self.status.show_info(f"Recovered {len(text)} characters from the server")

@@ -150,7 +150,7 @@ QLabel#retryCountdown {{ color: {_hex(text)}; font-weight: 600; }}
 QToolButton#reconnectButton {{ color: {ACCENT}; font-weight: 600; border: none; padding: 2px 6px; }}
 QToolButton#reconnectButton:hover {{ text-decoration: underline; }}
 QLabel#modelLabel {{ font-weight: 600; }}
-QLabel#contextLabel, QLabel#speedLabel {{
+QLabel#contextLabel, QLabel#speedLabel, QLabel#statsLabel {{
     color: {_hex(muted)}; border-left: 1px solid {_hex(border)};
 }}
 """
