@@ -204,6 +204,28 @@ class Controller(QObject):
         if not self.busy:
             self._monitor.start()
 
+    def test_server(self, url: str, password: str | None,
+                    done: Callable[[ServerInfo | None, str], None]) -> None:
+        """Ask the server at `url` who it is, without switching to it (the server panel's
+        Test button): `done(info, "")` or `done(None, why)`, later, on the Qt thread."""
+        try:
+            client = KoboldClient(url, password)
+        except E.KoboldError as err:
+            done(None, err.message)
+            return
+
+        async def probe() -> None:
+            try:
+                info: ServerInfo | None = await client.connect()
+                why = ""
+            except E.KoboldError as err:
+                info, why = None, err.message
+            finally:
+                await client.aclose()
+            done(info, why)
+
+        self._spawn(probe())
+
     async def _close_old(self, monitor: ConnectionMonitor | None,
                          client: KoboldClient | None) -> None:
         if monitor is not None:

@@ -46,6 +46,7 @@ from .controller import Controller
 from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
+from .server_panel import ServerPanel, install_server_panel
 from .settings_panel import SettingsPanel
 from .status import StatusBar
 from .story_view import StoryView
@@ -94,6 +95,13 @@ class MainWindow(QMainWindow):
         #: the password field's tooltip: where the password is kept (ui/app_settings.py says)
         self._password_help = PASSWORD_HELP
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
+        #: set by install_server_panel
+        self.server_panel: ServerPanel
+        self.server_dock: QDockWidget
+        self.test_server_action: QAction
+        #: the context size the window set to follow a server (or the default): while the
+        #: field still shows it, the next server's true context replaces it
+        self._followed_context = int(settings.BY_NAME["max_context_length"].default)
 
         #: the story, editable (but for the growing reply), with marks outside it
         self.output = StoryView()
@@ -118,6 +126,7 @@ class MainWindow(QMainWindow):
         self._busy_changed(controller.busy)
         self._bind_story(self.story)
         # ---- the parts of issue 8 plug in here: one install_<part>(self) line each ----
+        install_server_panel(self)
         # ---- end of the parts ----
         self._finish_menus()
         self.editor.setFocus()
@@ -636,10 +645,25 @@ class MainWindow(QMainWindow):
     def _server_changed(self, info: ServerInfo | None) -> None:
         self.status.set_server(info)
         self.status.set_speed(None)  # the speed was the old server's
+        before = self.settings_panel.editors["max_context_length"].get()
         self.settings_panel.set_context_limit(info.max_context_length if info else None)
+        followed = info is not None and self._follow_context(before, info.max_context_length)
         if info is not None:
             self.status.clear_error()
-            self.status.show_info(f"Connected to {info.url}")
+            note = (f" · context size set to the server's {info.max_context_length:,} tokens"
+                    if followed else "")
+            self.status.show_info(f"Connected to {info.url}{note}")
+
+    def _follow_context(self, value: object, true_context: int) -> bool:
+        """The context size follows the server's true context, unless the user chose
+        another value than the one we set (that is only capped at the server's, by
+        set_context_limit). `value`: the field's value before the cap."""
+        follow = value == self._followed_context and value != true_context
+        if follow:
+            self.settings_panel.set_values({"max_context_length": true_context})
+        self._followed_context = true_context if follow or value == true_context \
+            else self._followed_context
+        return follow
 
     def _input_rejected(self, err: KoboldError) -> None:
         """The core refused the address or password before sending: say so at that field."""

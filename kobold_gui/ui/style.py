@@ -138,6 +138,14 @@ QWidget#settingsPanel QLineEdit:focus, QWidget#settingsPanel QPlainTextEdit:focu
 QWidget#settingsPanel *[invalid="true"] {{
     border-color: {DANGER}; background: {_hex(invalid_bg)};
 }}
+QLabel#testResult {{ color: {_hex(text)}; }}
+QLabel#testResult[error="true"] {{ color: {DANGER}; }}
+QWidget#serverPanel {{ background: {_hex(panel)}; }}
+QWidget#serverPanel QLineEdit {{
+    border: 1px solid {_hex(border)}; border-radius: 5px; padding: 3px 6px;
+    background: {_hex(base)};
+}}
+QWidget#serverPanel QLineEdit:focus {{ border-color: {ACCENT}; }}
 QLabel#fieldError {{ color: {DANGER}; font-size: 8.5pt; }}
 
 QStatusBar#statusBar {{ border-top: 1px solid {_hex(border)}; background: {_hex(panel)}; }}
