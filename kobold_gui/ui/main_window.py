@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -42,6 +42,7 @@ from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
+from .appearance import Appearance
 from .controller import Controller
 from .file_actions import install_file_actions
 from .plain import plain_label, set_plain_tooltip
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.server_panel: ServerPanel
         self.server_dock: QDockWidget
         self.test_server_action: QAction
+        self.appearance: Appearance
         #: the context size the window set to follow a server (or the default): while the
         #: field still shows it, the next server's true context replaces it
         self._followed_context = int(settings.BY_NAME["max_context_length"].default)
@@ -377,10 +379,13 @@ class MainWindow(QMainWindow):
         for kind, label in (("serif", "Output in Serif Font"), ("mono", "Output in Monospace")):
             action = QAction(label, self, checkable=True)
             action.setChecked(kind == "serif")
-            action.triggered.connect(lambda _c=False, k=kind: self.output.set_font_kind(k))
+            action.triggered.connect(lambda _c=False, k=kind: self.appearance.set_kind(k))
             fonts.addAction(action)
             view_menu.addAction(action)
             self.font_actions[kind] = action
+        #: View > Theme, Font…, Bigger / Smaller / Normal Size
+        self.appearance = Appearance(self, view_menu)
+        view_menu.addSeparator()
 
         server_menu = self.menu("&Server")
         server_menu.addAction(self.connect_action)
@@ -782,6 +787,14 @@ class MainWindow(QMainWindow):
 
     def status_message(self) -> str:
         return self.status.message_text()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        """Light, dark or the system's: the style sheet is rebuilt from the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            sheet = style_sheet(self)
+            if sheet != self.styleSheet():
+                self.setStyleSheet(sheet)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Unsaved changes are asked about first (a non-modal box that closes the window
