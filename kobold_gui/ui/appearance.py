@@ -186,7 +186,7 @@ class Appearance:
     def choose_font(self) -> None:
         """A font dialog, not modal to the event loop (open(), never exec())."""
         if self._dialog is not None and shiboken6.isValid(self._dialog):
-            self._dialog.raise_()
+            self._dialog.activateWindow()
             return
         dialog = QFontDialog(self.story_font(), self.window)
         dialog.setObjectName("fontDialog")

@@ -42,9 +42,11 @@ from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
+from .accessibility import name_from_hints
 from .appearance import Appearance
 from .controller import Controller
 from .file_actions import install_file_actions
+from .keyboard import KeyboardPath
 from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
 from .server_panel import ServerPanel, install_server_panel
@@ -101,6 +103,7 @@ class MainWindow(QMainWindow):
         self.server_dock: QDockWidget
         self.test_server_action: QAction
         self.appearance: Appearance
+        self.keyboard: KeyboardPath
         #: the context size the window set to follow a server (or the default): while the
         #: field still shows it, the next server's true context replaces it
         self._followed_context = int(settings.BY_NAME["max_context_length"].default)
@@ -110,6 +113,12 @@ class MainWindow(QMainWindow):
         self.editor = PromptEditor()
         self.settings_panel = SettingsPanel()
         self.status = StatusBar(self)
+        self.output.setAccessibleName("Story")
+        self.output.setAccessibleDescription(
+            "The story: type anywhere; the model's replies appear at the end")
+        self.editor.setAccessibleName("Prompt")
+        self.editor.setAccessibleDescription(
+            "Your next input; Ctrl+Enter adds it to the story and generates")
         self.setStatusBar(self.status)
 
         self._make_actions()
@@ -214,6 +223,7 @@ class MainWindow(QMainWindow):
         self.url_edit.setObjectName("urlEdit")
         self.url_edit.setPlaceholderText(DEFAULT_URL)
         self.url_edit.setToolTip(URL_HELP)
+        self.url_edit.setAccessibleName("Server address")
         self.url_edit.setMinimumWidth(260)
         self.url_edit.setMaximumWidth(420)
         self.url_edit.returnPressed.connect(self.connect_to_server)
@@ -224,6 +234,7 @@ class MainWindow(QMainWindow):
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("Password (if any)")
         self.password_edit.setToolTip(PASSWORD_HELP)
+        self.password_edit.setAccessibleName("Server password")
         self.password_edit.setFixedWidth(150)
         self.password_edit.returnPressed.connect(self.connect_to_server)
         self.password_edit.textEdited.connect(lambda _t: self._mark_password(False))
@@ -294,6 +305,7 @@ class MainWindow(QMainWindow):
         self.settings_scroll.setWidgetResizable(True)
         self.settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.settings_scroll.setWidget(self.settings_panel)
+        self.settings_scroll.setAccessibleName("Sampler settings")
 
         body = QWidget()
         body.setObjectName("dockBody")
@@ -393,6 +405,8 @@ class MainWindow(QMainWindow):
         server_menu.addAction(self.focus_url_action)
 
         help_menu = self.menu("&Help")
+        #: View > Go To (story, prompt, F6 areas) and Help > Keyboard Shortcuts (F1)
+        self.keyboard = KeyboardPath(self, view_menu, help_menu)
         help_menu.addAction(self.about_action)
 
     def menu(self, title: str) -> QMenu:
@@ -405,7 +419,9 @@ class MainWindow(QMainWindow):
         return self._menus[key]
 
     def _finish_menus(self) -> None:
-        """Once every part has added its actions: Quit last in File, About last in Help."""
+        """Once every part has added its actions: Quit last in File, About last in Help;
+        every control a part left without an accessible name gets one from its hints."""
+        name_from_hints(self)
         for title, action in (("&File", self.quit_action), ("&Help", self.about_action)):
             menu = self.menu(title)
             menu.removeAction(action)
