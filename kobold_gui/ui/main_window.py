@@ -367,6 +367,20 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.redo_action)
         edit_menu.addSeparator()
         edit_menu.addAction(self.delete_reply_action)
+        edit_menu.addSeparator()
+        #: Cut / Copy / Paste / Select All for the text field with the focus (the field
+        #: itself takes the keys first; the menu items work on it too)
+        self.text_actions: dict[str, QAction] = {}
+        keys = QKeySequence.StandardKey
+        commands: list[tuple[str, str, QKeySequence.StandardKey]] = [
+            ("cut", "Cu&t", keys.Cut), ("copy", "&Copy", keys.Copy),
+            ("paste", "&Paste", keys.Paste), ("selectAll", "Select &All", keys.SelectAll)]
+        for name, label, standard in commands:
+            action = QAction(label, self)
+            action.setShortcut(standard)
+            action.triggered.connect(lambda _c=False, n=name: self._text_command(n))
+            edit_menu.addAction(action)
+            self.text_actions[name] = action
 
         gen_menu = self.menu("&Generate")
         for action in (self.generate_action, self.continue_action, self.stop_action):
@@ -408,6 +422,13 @@ class MainWindow(QMainWindow):
         #: View > Go To (story, prompt, F6 areas) and Help > Keyboard Shortcuts (F1)
         self.keyboard = KeyboardPath(self, view_menu, help_menu)
         help_menu.addAction(self.about_action)
+
+    def _text_command(self, name: str) -> None:
+        """Cut, copy, paste or select all in the focused text field (the story copies
+        the story's text, never the view-only breaks: its own copy() does that)."""
+        target = self.focusWidget()
+        if isinstance(target, QLineEdit | QPlainTextEdit):
+            getattr(target, name)()
 
     def menu(self, title: str) -> QMenu:
         """The menu bar's menu called `title` ("&File", "File" or "file" all work), for the

@@ -164,3 +164,20 @@ def test_a_control_added_without_a_name_gets_one_from_its_hints(make_window) -> 
     assert field in unnamed(window)
     name_from_hints(window)
     assert accessible_name(field) == "Search world info"
+
+
+def test_edit_menu_cut_copy_paste_work_on_the_focused_field(qtbot, make_window) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(connect=False)
+    rows = shortcut_rows(window)
+    assert [r[1] for r in rows if r[0] == "Edit"][-4:] == ["Cut", "Copy", "Paste", "Select All"]
+    window.editor.set_prompt("a dragon")
+    window.editor.setFocus()
+    window.text_actions["selectAll"].trigger()
+    window.text_actions["copy"].trigger()
+    assert QApplication.clipboard().text() == "a dragon"
+    window.url_edit.setFocus()
+    window.url_edit.clear()
+    window.text_actions["paste"].trigger()
+    assert window.url_edit.text() == "a dragon"
