@@ -148,7 +148,12 @@ class ServerPanel(QWidget):
         self.recent_list.setToolTip("Enter or double-click connects to that server")
         self.recent_list.itemActivated.connect(self._recent_chosen)
         self.recent_list.setMaximumHeight(140)
+        self.recent_list.hide()
+        self.no_recent = plain_label("Servers you connect to are listed here.")
+        self.no_recent.setObjectName("noRecentServers")
+        self.no_recent.setWordWrap(True)
         outer.addWidget(self.recent_list)
+        outer.addWidget(self.no_recent)
         outer.addStretch(1)
 
         self._testing: str | None = None
@@ -255,6 +260,8 @@ class ServerPanel(QWidget):
         self.recent_list.clear()
         for url in urls:
             self.recent_list.addItem(url)
+        self.recent_list.setVisible(bool(urls))
+        self.no_recent.setVisible(not urls)
 
 
 def install_server_panel(window: MainWindow) -> ServerPanel:
