@@ -766,6 +766,7 @@ class MainWindow(QMainWindow):
         is as it was, and the user's text goes back into the prompt box."""
         if text:
             self.editor.set_prompt(text + self.editor.prompt())
+        self.status.set_stats(None)  # nothing was generated: no figures
         self.status.show_error(message)
 
     def _context_planned(self, plan: ContextPlan) -> None:

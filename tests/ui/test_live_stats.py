@@ -101,3 +101,15 @@ def test_the_reply_under_the_cursor_shows_its_figures(qtbot, window, emulator) -
     cursor.movePosition(QTextCursor.MoveOperation.End)
     window.output.setTextCursor(cursor)
     assert window.status.stats_text().startswith("reply: 20 tokens")
+
+
+def test_nothing_sent_leaves_no_figures(qtbot, window, emulator) -> None:
+    window.settings_panel.set_values({"max_context_length": 64, "max_length": 16})
+    window.settings_panel.widget_for("memory").setPlainText("word " * 200)  # cannot fit
+    window.editor.set_prompt("My new line")
+    with qtbot.waitSignal(window.controller.not_sent, timeout=WAIT_MS):
+        assert window.generate()
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    assert window.status.stats_text() == ""
+    assert "Not sent" in window.status_message()
+    assert not emulator.generations
