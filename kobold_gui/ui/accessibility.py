@@ -16,6 +16,7 @@ from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
+    QDockWidget,
     QLineEdit,
     QPlainTextEdit,
     QTextEdit,
@@ -33,9 +34,14 @@ def accessible_name(widget: QWidget) -> str:
 
 
 def _inside_composite(widget: QWidget) -> bool:
-    """The line edit inside a spin box or combo box: the outer control is what is named."""
+    """The line edit inside a spin box, a combo box's line edit or its drop-down list: the
+    outer control is what is named."""
     parent = widget.parentWidget()
-    return isinstance(parent, QAbstractSpinBox | QComboBox)
+    while parent is not None:
+        if isinstance(parent, QAbstractSpinBox | QComboBox):
+            return True
+        parent = parent.parentWidget()
+    return False
 
 
 def keyboard_widgets(root: QWidget) -> list[QWidget]:
@@ -50,6 +56,9 @@ def unnamed(root: QWidget) -> list[QWidget]:
 
 
 def _hint(widget: QWidget) -> str:
+    parent = widget.parentWidget()
+    if isinstance(parent, QDockWidget) and parent.widget() is widget and parent.windowTitle():
+        return f"{parent.windowTitle()} panel"  # a side panel's body: named by its tab
     if isinstance(widget, QLineEdit | QPlainTextEdit | QTextEdit):
         text = widget.placeholderText()
         if text:

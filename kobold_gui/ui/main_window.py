@@ -44,6 +44,7 @@ from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
 from .accessibility import name_from_hints
 from .appearance import Appearance
+from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
 from .keyboard import KeyboardPath
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self._busy_changed(controller.busy)
         self._bind_story(self.story)
         # ---- the parts of issue 8 plug in here: one install_<part>(self) line each ----
+        self.context = install_context(self)  # H1: Context panel, meter, Show Request
         install_server_panel(self)
         # ---- end of the parts ----
         self._finish_menus()
