@@ -34,6 +34,11 @@ VERSION = 1
 FILE_NAME = "settings.json"
 MAX_RECENT = 10
 FONT_KINDS = ("serif", "mono")
+#: View > Theme: follow the desktop, or always light / dark
+THEMES = ("system", "light", "dark")
+#: the story's font size, points (View > Bigger / Smaller Text)
+FONT_SIZES = (7.0, 40.0)
+DEFAULT_FONT_SIZE = 12.5
 #: sampler fields that belong to the story, not to the app
 NOT_APP_SETTINGS = frozenset({"memory"})
 
@@ -55,6 +60,10 @@ class Prefs:
     window_state: str | None = None
     splitter_sizes: list[int] = field(default_factory=list)
     font_kind: str = "serif"
+    #: a font family the user picked (None: the kind's own)
+    font_family: str | None = None
+    font_size: float = DEFAULT_FONT_SIZE
+    theme: str = "system"
 
     def remember_url(self, url: str) -> None:
         """Put `url` first in the recent servers (once), dropping the oldest past the limit."""
@@ -71,6 +80,9 @@ class Prefs:
                 "state": self.window_state,
                 "splitter": list(self.splitter_sizes),
                 "font_kind": self.font_kind,
+                "font_family": self.font_family,
+                "font_size": self.font_size,
+                "theme": self.theme,
             },
         }
 
@@ -180,6 +192,24 @@ def from_json(data: Any) -> Prefs:
         prefs.font_kind = kind
     else:
         log.warning("settings: unknown font kind %r; serif used", kind)
+    family = window.get("font_family")
+    if family is None or (isinstance(family, str) and 0 < len(family) <= 200
+                          and family.isprintable()):
+        prefs.font_family = family
+    else:
+        log.warning("settings: the font family is not a name; the default font is used")
+    size = window.get("font_size", DEFAULT_FONT_SIZE)
+    if (isinstance(size, int | float) and not isinstance(size, bool)
+            and FONT_SIZES[0] <= size <= FONT_SIZES[1]):
+        prefs.font_size = float(size)
+    else:
+        log.warning("settings: font size %r is not between %g and %g; %g used", size,
+                    *FONT_SIZES, DEFAULT_FONT_SIZE)
+    theme = window.get("theme", "system")
+    if theme in THEMES:
+        prefs.theme = theme
+    else:
+        log.warning("settings: unknown theme %r; the system's is followed", theme)
     return prefs
 
 

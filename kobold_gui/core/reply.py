@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from .generation import Generation
+from .stats import rate
 from .story import Author, GenerationMeta, Story
 
 #: request fields that are the context, not settings (the story holds them)
@@ -67,13 +68,30 @@ class ReplyWriter:
 
 
 def reply_meta(generation: Generation, *, model: str | None, started_at: float,
-               finish_reason: str) -> GenerationMeta:
-    """The record of a generation: the settings it really sent, the server's token counts."""
+               finish_reason: str, streamed_tokens: int | None = None) -> GenerationMeta:
+    """The record of a generation: the settings it really sent, the server's token counts,
+    and its live statistics (seconds to the first text, seconds in all, tokens per second).
+
+    `streamed_tokens`: the stream events seen (about one token each), used when the server
+    could not say how many tokens it generated (stopped, failed, an older server)."""
     body = generation.requests[0].body if generation.requests else {}
     facts = [r.facts for r in generation.requests if r.facts is not None and r.facts.ours]
+    tokens = sum(f.last_token_count for f in facts) if facts else None
+    counted = tokens if tokens else (streamed_tokens or None)
+    now = time.monotonic()
+    sent, first = generation.started_at, generation.first_token_at
     return GenerationMeta(
         model=model, server_url=generation.client.url,
         settings={k: v for k, v in body.items() if k not in CONTEXT_FIELDS},
         started_at=started_at, finished_at=time.time(),
-        tokens=sum(f.last_token_count for f in facts) if facts else None,
-        finish_reason=finish_reason)
+        tokens=counted,
+        finish_reason=finish_reason,
+        time_to_first_token=_round(first - sent) if sent is not None and first is not None
+        else None,
+        elapsed=_round(now - sent) if sent is not None else None,
+        tokens_per_second=_round(rate(counted, first, now)))
+
+
+def _round(value: float | None) -> float | None:
+    """Three decimals are plenty for seconds and tokens per second, and keep files tidy."""
+    return None if value is None else round(value, 3)

@@ -2,9 +2,10 @@
 
 What is kept (core/prefs.py writes the file): the server address and the recent servers (offered
 again by the address field's drop-down), the sampler values, the window's geometry, docks and
-toolbars, the splitter, and the output font. The server password goes to the system keyring
-(core/secrets.py) once the server has accepted it, and is forgotten when the user clears the
-field and connects; without a keyring the window keeps it for the session and says so.
+toolbars, the splitter, the story's font (kind, family, size) and the theme. The server
+password goes to the system keyring (core/secrets.py) once the server has accepted it, and is
+forgotten when the user clears the field and connects; without a keyring the window keeps it
+for the session and says so.
 
 Precedence: `--url`/KOBOLD_URL beat the saved address; a password from the command line or the
 environment beats the keyring for the session and is not stored; `--demo`'s emulator address is
@@ -110,6 +111,7 @@ class AppSettings(QObject):
         if self.prefs.samplers:
             window.settings_panel.set_values(self.prefs.samplers)
         self._add_recent_drop_down(window.url_edit)
+        window.server_panel.set_recent_urls(self.prefs.recent_urls)
         controller = window.controller
         password = controller.password or ""
         self._filled = password if password and password != self._session_password else ""
@@ -131,6 +133,13 @@ class AppSettings(QObject):
         action = window.font_actions.get(self.prefs.font_kind)
         if action is not None and not action.isChecked():
             action.trigger()  # the same path as the View menu: checks it and sets the font
+        look = window.appearance
+        if self.prefs.font_family or self.prefs.font_size != look.size:
+            look.family = self.prefs.font_family
+            look.size = self.prefs.font_size
+            look.apply_font()
+        if self.prefs.theme != look.theme:
+            look.set_theme(self.prefs.theme)
 
     def _add_recent_drop_down(self, field: QLineEdit) -> None:
         self.completer_model.setStringList(self.prefs.recent_urls)
@@ -200,6 +209,7 @@ class AppSettings(QObject):
             self.prefs.remember_url(info.url)
             self.completer_model.setStringList(self.prefs.recent_urls)
             self.recent_action.setVisible(True)
+            window.server_panel.set_recent_urls(self.prefs.recent_urls)
         password = window.controller.password
         if not password or not info.version.protected or password == self._session_password:
             return
@@ -226,6 +236,9 @@ class AppSettings(QObject):
         prefs.splitter_sizes = list(window.splitter.sizes())
         prefs.font_kind = next((kind for kind, action in window.font_actions.items()
                                 if action.isChecked()), prefs.font_kind)
+        prefs.font_family = window.appearance.family
+        prefs.font_size = window.appearance.size
+        prefs.theme = window.appearance.theme
         return prefs
 
     def save(self) -> bool:

@@ -58,6 +58,7 @@ from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
 from ..core.reply import ReplyWriter, reply_meta
 from ..core.request import plan_generation
+from ..core.stats import LiveStats, meta_stats, rate
 from ..core.story import (
     Author,
     RangeEdited,
@@ -70,6 +71,8 @@ from ..core.worldinfo import random_roll
 log = logging.getLogger(__name__)
 
 FRAME_MS = 16
+#: how often the live statistics tick while nothing arrives (elapsed time, prompt processing)
+STATS_MS = 250
 #: How often the context is planned again when the story changed while it was being counted.
 MAX_REPLANS = 5
 
@@ -105,6 +108,9 @@ class Controller(QObject):
     speed_changed = Signal(float)
     #: the address or password was refused before anything was sent (a KoboldError)
     input_rejected = Signal(object)
+    #: core.stats.LiveStats of the running generation (a few times a second), and once more
+    #: when it ended, with its finish reason (the figures its reply keeps)
+    stats_changed = Signal(object)
 
     def __init__(self, url: str = DEFAULT_URL, password: str | None = None,
                  parent: QObject | None = None, *,
@@ -124,6 +130,10 @@ class Controller(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
         self._flush_timer.timeout.connect(self._flush)
+        #: ticks the elapsed time in the live statistics while a generation runs
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setInterval(STATS_MS)
+        self._stats_timer.timeout.connect(self._emit_stats)
         self.server: ServerInfo | None = None
         self.state = ConnectionState.OFFLINE
         self.url = url
@@ -209,6 +219,28 @@ class Controller(QObject):
             self._spawn(self._close_old(old_monitor, old_client), must_finish=True)
         if not self.busy:
             self._monitor.start()
+
+    def test_server(self, url: str, password: str | None,
+                    done: Callable[[ServerInfo | None, str], None]) -> None:
+        """Ask the server at `url` who it is, without switching to it (the server panel's
+        Test button): `done(info, "")` or `done(None, why)`, later, on the Qt thread."""
+        try:
+            client = KoboldClient(url, password)
+        except E.KoboldError as err:
+            done(None, err.message)
+            return
+
+        async def probe() -> None:
+            try:
+                info: ServerInfo | None = await client.connect()
+                why = ""
+            except E.KoboldError as err:
+                info, why = None, err.message
+            finally:
+                await client.aclose()
+            done(info, why)
+
+        self._spawn(probe())
 
     async def _close_old(self, monitor: ConnectionMonitor | None,
                          client: KoboldClient | None) -> None:
@@ -308,6 +340,8 @@ class Controller(QObject):
         self.busy_changed.emit(True)
         self._emit_reply_start()
         self.generation_started.emit(user_text, not user_text)
+        self._stats_timer.start()
+        self._emit_stats()
         return True
 
     def retry(self, settings: Mapping[str, Any]) -> bool:
@@ -471,6 +505,7 @@ class Controller(QObject):
             self._append_reply("model", text)
             self.text_appended.emit(text)
             self._emit_speed()
+            self._emit_stats()
 
     def _append_reply(self, author: Author, text: str) -> None:
         """Into the reply's last segment, or a new one when the author changes (text
@@ -485,10 +520,33 @@ class Controller(QObject):
             self._unsubscribe()
             self._unsubscribe = None
         self._target = None
-        if reply is None or g is None or not reply.segments:
+        self._stats_timer.stop()
+        if g is None:
             return
-        reply.finish(reply_meta(g, model=self.server.model if self.server is not None else None,
-                                started_at=self._started_wall, finish_reason=finish_reason))
+        meta = reply_meta(g, model=self.server.model if self.server is not None else None,
+                          started_at=self._started_wall, finish_reason=finish_reason,
+                          streamed_tokens=self._stream_events)
+        self.stats_changed.emit(meta_stats(meta))
+        if reply is not None and reply.segments:
+            reply.finish(meta)
+
+    def live_stats(self) -> LiveStats | None:
+        """The running generation's figures so far (None while idle)."""
+        if not self.busy:
+            return None
+        g = self._generation
+        if g is None or g.started_at is None:
+            return LiveStats()  # still planning the context: nothing sent yet
+        now = time.monotonic()
+        first = g.first_token_at
+        return LiveStats(tokens=self._stream_events, elapsed=now - g.started_at,
+                         time_to_first_token=None if first is None else first - g.started_at,
+                         tokens_per_second=rate(self._stream_events, first, now))
+
+    def _emit_stats(self) -> None:
+        stats = self.live_stats()
+        if stats is not None:
+            self.stats_changed.emit(stats)
 
     def _emit_speed(self) -> None:
         g = self._generation
@@ -572,6 +630,7 @@ class Controller(QObject):
         if self._monitor is not None:
             await self._monitor.aclose()
         self._flush_timer.stop()
+        self._stats_timer.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

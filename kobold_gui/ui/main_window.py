@@ -16,13 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -41,13 +42,17 @@ from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
+from .accessibility import name_from_hints
+from .appearance import Appearance
 from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
+from .keyboard import KeyboardPath
 from .plain import plain_label, set_plain_tooltip
 from .presets_ui import install_presets
 from .prompt_editor import PromptEditor
 from .retry_actions import install_retry
+from .server_panel import ServerPanel, install_server_panel
 from .settings_panel import SettingsPanel
 from .status import StatusBar
 from .story_view import StoryView
@@ -57,8 +62,16 @@ from .style import app_icon, style_sheet
 MINIMUM_SIZE = QSize(860, 520)
 #: widest the toolbar's field message may get (px) before it is cut with "…"
 FIELD_ERROR_WIDTH = 320
+#: the menu bar, in this order (`MainWindow.menu` finds them by title)
+MENU_TITLES = ("&File", "&Edit", "&Generate", "&View", "&Server", "&Help")
+#: side panel title -> the digit of its Ctrl+Shift shortcut (contract of issue 8)
+PANEL_SHORTCUTS = {"Samplers": 1, "Context": 2, "Mode": 3, "Server": 4}
 URL_HELP = "KoboldCPP server address; Enter connects"
 PASSWORD_HELP = "Only for servers started with --password. It is never written to disk."
+
+
+def _menu_key(title: str) -> str:
+    return title.replace("&", "").strip().lower()
 
 
 def app_version() -> str:
@@ -88,12 +101,27 @@ class MainWindow(QMainWindow):
         #: the password field's tooltip: where the password is kept (ui/app_settings.py says)
         self._password_help = PASSWORD_HELP
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
+        #: set by install_server_panel
+        self.server_panel: ServerPanel
+        self.server_dock: QDockWidget
+        self.test_server_action: QAction
+        self.appearance: Appearance
+        self.keyboard: KeyboardPath
+        #: the context size the window set to follow a server (or the default): while the
+        #: field still shows it, the next server's true context replaces it
+        self._followed_context = int(settings.BY_NAME["max_context_length"].default)
 
         #: the story, editable (but for the growing reply), with marks outside it
         self.output = StoryView()
         self.editor = PromptEditor()
         self.settings_panel = SettingsPanel()
         self.status = StatusBar(self)
+        self.output.setAccessibleName("Story")
+        self.output.setAccessibleDescription(
+            "The story: type anywhere; the model's replies appear at the end")
+        self.editor.setAccessibleName("Prompt")
+        self.editor.setAccessibleDescription(
+            "Your next input; Ctrl+Enter adds it to the story and generates")
         self.setStatusBar(self.status)
 
         self._make_actions()
@@ -113,7 +141,11 @@ class MainWindow(QMainWindow):
         self.status.set_server(controller.server)
         self._busy_changed(controller.busy)
         self._bind_story(self.story)
+        # ---- the parts of issue 8 plug in here: one install_<part>(self) line each ----
         self.context = install_context(self)  # H1: Context panel, meter, Show Request
+        install_server_panel(self)
+        # ---- end of the parts ----
+        self._finish_menus()
         self.editor.setFocus()
 
     # ------------------------------------------------------------------ building
@@ -197,6 +229,7 @@ class MainWindow(QMainWindow):
         self.url_edit.setObjectName("urlEdit")
         self.url_edit.setPlaceholderText(DEFAULT_URL)
         self.url_edit.setToolTip(URL_HELP)
+        self.url_edit.setAccessibleName("Server address")
         self.url_edit.setMinimumWidth(260)
         self.url_edit.setMaximumWidth(420)
         self.url_edit.returnPressed.connect(self.connect_to_server)
@@ -207,6 +240,7 @@ class MainWindow(QMainWindow):
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("Password (if any)")
         self.password_edit.setToolTip(PASSWORD_HELP)
+        self.password_edit.setAccessibleName("Server password")
         self.password_edit.setFixedWidth(150)
         self.password_edit.returnPressed.connect(self.connect_to_server)
         self.password_edit.textEdited.connect(lambda _t: self._mark_password(False))
@@ -277,6 +311,7 @@ class MainWindow(QMainWindow):
         self.settings_scroll.setWidgetResizable(True)
         self.settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.settings_scroll.setWidget(self.settings_panel)
+        self.settings_scroll.setAccessibleName("Sampler settings")
 
         body = QWidget()
         body.setObjectName("dockBody")
@@ -316,29 +351,54 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.tabifyDockWidget(self.settings_dock, dock)
         self.settings_dock.raise_()
+        self._add_panel_action(dock, title)
         return dock
 
     def _make_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        self.file_actions = install_file_actions(self, file_menu)
+        """The six menus, in their fixed order, with the window's own actions. The parts of
+        issue 8 add theirs through `menu(title)` (see the install lines in `__init__`);
+        `_finish_menus` then puts Quit and About back at the end of their menus."""
+        bar = self.menuBar()
+        #: "file" / "edit" / … -> its QMenu (`menu()` looks them up)
+        self._menus: dict[str, QMenu] = {}
+        for title in MENU_TITLES:
+            menu = bar.addMenu(title)
+            key = _menu_key(title)
+            menu.setObjectName(f"{key}Menu")
+            self._menus[key] = menu
+        self.file_actions = install_file_actions(self, self.menu("&File"))
 
-        edit_menu = menu.addMenu("&Edit")
+        edit_menu = self.menu("&Edit")
         edit_menu.addAction(self.undo_action)
         edit_menu.addAction(self.redo_action)
         edit_menu.addSeparator()
         edit_menu.addAction(self.delete_reply_action)
+        edit_menu.addSeparator()
+        #: Cut / Copy / Paste / Select All for the text field with the focus (the field
+        #: itself takes the keys first; the menu items work on it too)
+        self.text_actions: dict[str, QAction] = {}
+        keys = QKeySequence.StandardKey
+        commands: list[tuple[str, str, QKeySequence.StandardKey]] = [
+            ("cut", "Cu&t", keys.Cut), ("copy", "&Copy", keys.Copy),
+            ("paste", "&Paste", keys.Paste), ("selectAll", "Select &All", keys.SelectAll)]
+        for name, label, standard in commands:
+            action = QAction(label, self)
+            action.setShortcut(standard)
+            action.triggered.connect(lambda _c=False, n=name: self._text_command(n))
+            edit_menu.addAction(action)
+            self.text_actions[name] = action
 
-        gen_menu = menu.addMenu("&Generate")
+        gen_menu = self.menu("&Generate")
         for action in (self.generate_action, self.continue_action, self.stop_action):
             gen_menu.addAction(action)
 
-        server_menu = menu.addMenu("&Server")
-        server_menu.addAction(self.connect_action)
-        server_menu.addAction(self.reconnect_action)
-        server_menu.addAction(self.focus_url_action)
-
-        view_menu = menu.addMenu("&View")
+        view_menu = self.menu("&View")
+        #: View > Panels: one action per side panel (Samplers first), with its shortcut
+        self.panels_menu = view_menu.addMenu("&Panels")
+        self.panels_menu.setObjectName("panelsMenu")
+        #: dock object name -> the action that shows and focuses that panel
+        self.panel_actions: dict[str, QAction] = {}
+        self._add_panel_action(self.settings_dock, "Samplers")
         settings_toggle = self.settings_dock.toggleViewAction()
         settings_toggle.setText("Sampler Settings")
         settings_toggle.setShortcut(QKeySequence("Ctrl+,"))
@@ -351,13 +411,82 @@ class MainWindow(QMainWindow):
         for kind, label in (("serif", "Output in Serif Font"), ("mono", "Output in Monospace")):
             action = QAction(label, self, checkable=True)
             action.setChecked(kind == "serif")
-            action.triggered.connect(lambda _c=False, k=kind: self.output.set_font_kind(k))
+            action.triggered.connect(lambda _c=False, k=kind: self.appearance.set_kind(k))
             fonts.addAction(action)
             view_menu.addAction(action)
             self.font_actions[kind] = action
+        #: View > Theme, Font…, Bigger / Smaller / Normal Size
+        self.appearance = Appearance(self, view_menu)
+        view_menu.addSeparator()
 
-        help_menu = menu.addMenu("&Help")
+        server_menu = self.menu("&Server")
+        server_menu.addAction(self.connect_action)
+        server_menu.addAction(self.reconnect_action)
+        server_menu.addAction(self.focus_url_action)
+
+        help_menu = self.menu("&Help")
+        #: View > Go To (story, prompt, F6 areas) and Help > Keyboard Shortcuts (F1)
+        self.keyboard = KeyboardPath(self, view_menu, help_menu)
         help_menu.addAction(self.about_action)
+
+    def _text_command(self, name: str) -> None:
+        """Cut, copy, paste or select all in the focused text field (the story copies
+        the story's text, never the view-only breaks: its own copy() does that)."""
+        target = self.focusWidget()
+        if isinstance(target, QLineEdit | QPlainTextEdit):
+            getattr(target, name)()
+
+    def menu(self, title: str) -> QMenu:
+        """The menu bar's menu called `title` ("&File", "File" or "file" all work), for the
+        parts that add their actions to it. Unknown titles are an error, not a new menu: the
+        menu layout is fixed here."""
+        key = _menu_key(title)
+        if key not in self._menus:
+            raise KeyError(f"no menu {title!r}; there are {', '.join(MENU_TITLES)}")
+        return self._menus[key]
+
+    def _finish_menus(self) -> None:
+        """Once every part has added its actions: Quit last in File, About last in Help;
+        every control a part left without an accessible name gets one from its hints."""
+        name_from_hints(self)
+        for title, action in (("&File", self.quit_action), ("&Help", self.about_action)):
+            menu = self.menu(title)
+            menu.removeAction(action)
+            actions = menu.actions()
+            if actions and not actions[-1].isSeparator():
+                menu.addSeparator()
+            menu.addAction(action)
+
+    def _add_panel_action(self, dock: QDockWidget, title: str) -> QAction:
+        """View > Panels > `title`: shows the panel, brings its tab forward and puts the
+        keyboard focus in it (the keyboard path to every side panel)."""
+        action = QAction(f"{title} Panel", self)
+        action.setObjectName(f"show{dock.objectName()[:1].upper()}{dock.objectName()[1:]}")
+        number = PANEL_SHORTCUTS.get(title)
+        if number is not None:
+            action.setShortcut(QKeySequence(f"Ctrl+Shift+{number}"))
+        action.setToolTip(f"Show the {title} panel and move the keyboard focus into it")
+        action.triggered.connect(lambda _c=False, d=dock: self.focus_panel(d))
+        self.addAction(action)
+        self.panels_menu.addAction(action)
+        self.panel_actions[dock.objectName()] = action
+        return action
+
+    def focus_panel(self, dock: QDockWidget) -> None:
+        """Show `dock`, raise its tab, focus its first control that takes the keyboard."""
+        dock.show()
+        dock.raise_()
+        body = dock.widget()
+        if body is None:
+            return
+        target = body if body.focusPolicy() & Qt.FocusPolicy.TabFocus else None
+        if target is None:
+            for child in body.findChildren(QWidget):
+                if (child.focusPolicy() & Qt.FocusPolicy.TabFocus and child.isEnabled()
+                        and child.isVisibleTo(body)):
+                    target = child
+                    break
+        (target or body).setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def _wire(self) -> None:
         c = self.controller
@@ -375,6 +504,8 @@ class MainWindow(QMainWindow):
         c.busy_changed.connect(self._busy_changed)
         c.input_rejected.connect(self._input_rejected)
         c.speed_changed.connect(self.status.set_speed)
+        c.stats_changed.connect(self.status.set_stats)
+        self.output.cursorPositionChanged.connect(self._cursor_moved)
         self.status.reconnect_button.clicked.connect(self.reconnect_now)
         self.editor.submit_requested.connect(self.generate_action.trigger)
         self.editor.stop_requested.connect(self.stop_action.trigger)
@@ -562,10 +693,25 @@ class MainWindow(QMainWindow):
     def _server_changed(self, info: ServerInfo | None) -> None:
         self.status.set_server(info)
         self.status.set_speed(None)  # the speed was the old server's
+        before = self.settings_panel.editors["max_context_length"].get()
         self.settings_panel.set_context_limit(info.max_context_length if info else None)
+        followed = info is not None and self._follow_context(before, info.max_context_length)
         if info is not None:
             self.status.clear_error()
-            self.status.show_info(f"Connected to {info.url}")
+            note = (f" · context size set to the server's {info.max_context_length:,} tokens"
+                    if followed else "")
+            self.status.show_info(f"Connected to {info.url}{note}")
+
+    def _follow_context(self, value: object, true_context: int) -> bool:
+        """The context size follows the server's true context, unless the user chose
+        another value than the one we set (that is only capped at the server's, by
+        set_context_limit). `value`: the field's value before the cap."""
+        follow = value == self._followed_context and value != true_context
+        if follow:
+            self.settings_panel.set_values({"max_context_length": true_context})
+        self._followed_context = true_context if follow or value == true_context \
+            else self._followed_context
+        return follow
 
     def _input_rejected(self, err: KoboldError) -> None:
         """The core refused the address or password before sending: say so at that field."""
@@ -626,6 +772,7 @@ class MainWindow(QMainWindow):
         is as it was, and the user's text goes back into the prompt box."""
         if text:
             self.editor.set_prompt(text + self.editor.prompt())
+        self.status.set_stats(None)  # nothing was generated: no figures
         self.status.show_error(message)
 
     def _context_planned(self, plan: ContextPlan) -> None:
@@ -638,6 +785,15 @@ class MainWindow(QMainWindow):
                                  f"{plan.available_tokens:,} tokens the context leaves beside "
                                  f"the reply{estimated}.{cut}")
         label.show()
+
+    def _cursor_moved(self) -> None:
+        """Between generations, the status bar shows the figures of the reply under the
+        cursor (tokens, speed, time to first token, time, how it ended)."""
+        if self.controller.busy or not len(self.story):
+            return
+        index, _ = self.story.segment_at(min(self.output.cursor_story_position(),
+                                             len(self.story)))
+        self.status.show_reply_stats(self.story.segment(index).meta)
 
     def _text_recovered(self, text: str) -> None:
         self.status.show_info(f"Recovered {len(text)} characters from the server")
@@ -675,6 +831,14 @@ class MainWindow(QMainWindow):
 
     def status_message(self) -> str:
         return self.status.message_text()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        """Light, dark or the system's: the style sheet is rebuilt from the new palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            sheet = style_sheet(self)
+            if sheet != self.styleSheet():
+                self.setStyleSheet(sheet)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Unsaved changes are asked about first (a non-modal box that closes the window

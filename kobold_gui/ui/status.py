@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.events import ConnectionState, Retrying
+from ..core.events import ConnectionState, Retrying, finish_words
 from ..core.protocol import ServerInfo
+from ..core.stats import LiveStats, meta_text, stats_text
+from ..core.story import GenerationMeta
 from .plain import make_plain, plain_label, set_plain_tooltip
 
 S = ConnectionState
@@ -162,11 +164,17 @@ class StatusBar(QStatusBar):
         self.context.setObjectName("contextLabel")
         self.speed = plain_label(parent=self)
         self.speed.setObjectName("speedLabel")
+        #: the running generation's live figures, then the finished reply's (or the figures
+        #: of the reply under the cursor)
+        self.stats = plain_label(parent=self)
+        self.stats.setObjectName("statsLabel")
+        self.stats.setAccessibleName("Generation statistics")
+        self.stats.hide()
         self.addWidget(self.indicator)
         self.addWidget(self.message, 1)
         self.addWidget(self.countdown)
         self.addWidget(self.reconnect_button)
-        for w in (self.model, self.context, self.speed):
+        for w in (self.stats, self.model, self.context, self.speed):
             self.addPermanentWidget(w)
         self.last_error = ""
         self._text = ""
@@ -288,6 +296,38 @@ class StatusBar(QStatusBar):
         set_plain_tooltip(self.context,
                           f"The server's context size: {info.max_context_length} tokens")
         self.context.show()
+
+    def set_stats(self, stats: LiveStats | None) -> None:
+        """Tokens so far, tokens/s, time to first token, elapsed; then how it ended."""
+        if stats is None:
+            self.stats.setText("")
+            self.stats.hide()
+            return
+        text = stats_text(stats) if stats.tokens or stats.elapsed else "sending…"
+        self.stats.setText(text)
+        what = "This generation so far" if stats.running else "The last generation"
+        set_plain_tooltip(self.stats, f"{what}: {text}\n(tokens, tokens per second, time to "
+                                      "the first token, time since sending"
+                                      f"{'' if stats.running else ', how it ended'})")
+        self.stats.show()
+
+    def show_reply_stats(self, meta: GenerationMeta | None) -> None:
+        """The figures the reply under the cursor kept (nothing for text without a record)."""
+        text = meta_text(meta) if meta is not None else ""
+        if not text:
+            return
+        assert meta is not None
+        self.stats.setText(f"reply: {text}")
+        details = [f"This reply: {text}"]
+        if meta.model:
+            details.append(f"model {meta.model}")
+        if meta.finish_reason:
+            details.append(f"ended: {finish_words(meta.finish_reason)}")
+        set_plain_tooltip(self.stats, "\n".join(details))
+        self.stats.show()
+
+    def stats_text(self) -> str:
+        return self.stats.text() if self.stats.isVisibleTo(self) else ""
 
     def set_speed(self, tokens_per_second: float | None) -> None:
         if tokens_per_second is None or tokens_per_second <= 0:

@@ -279,6 +279,10 @@ class StoryView(QPlainTextEdit):
     def marks(self) -> list[str]:
         return list(self._marks)
 
+    def cursor_story_position(self) -> int:
+        """The story position of the text cursor (marks and view-only breaks left out)."""
+        return self._map.story_of(self.textCursor().position(), self._length)[0]
+
     def clear_marks(self) -> None:
         self._flush()
         if not self._marks:

@@ -80,8 +80,16 @@ QPlainTextEdit#promptEditor:focus {{ border: 1px solid {ACCENT}; }}
 QLabel#hintLabel {{ color: {_hex(muted)}; }}
 
 QToolButton#generateButton, QToolButton#stopButton, QToolButton#continueButton,
-QPushButton#connectButton, QPushButton#resetButton {{
+QPushButton#connectButton, QPushButton#resetButton, QPushButton#testServerButton,
+QPushButton#panelConnectButton {{
     border-radius: 6px; padding: 5px 14px; font-weight: 600;
+}}
+QPushButton#testServerButton, QPushButton#panelConnectButton {{
+    background: {_hex(base)}; border: 1px solid {_hex(border)};
+}}
+QPushButton#testServerButton:hover, QPushButton#panelConnectButton:hover,
+QPushButton#testServerButton:focus, QPushButton#panelConnectButton:focus {{
+    border-color: {ACCENT};
 }}
 QToolButton#generateButton {{ background: {ACCENT}; color: white; border: 1px solid {ACCENT}; }}
 QToolButton#generateButton:hover {{ background: {ACCENT_HOVER}; }}
@@ -103,8 +111,8 @@ QPushButton#connectButton:hover, QToolButton#continueButton:hover {{ border-colo
 QPushButton#resetButton {{ background: transparent; border: 1px solid {_hex(border)};
     font-weight: normal; }}
 
-QDockWidget#settingsDock {{ font-size: 9.5pt; }}
-QDockWidget#settingsDock::title {{
+QDockWidget {{ font-size: 9.5pt; }}
+QDockWidget::title {{
     padding: 8px 12px; background: {_hex(panel)}; border-bottom: 1px solid {_hex(border)};
     text-align: left; font-weight: 600;
 }}
@@ -138,6 +146,18 @@ QWidget#settingsPanel QLineEdit:focus, QWidget#settingsPanel QPlainTextEdit:focu
 QWidget#settingsPanel *[invalid="true"] {{
     border-color: {DANGER}; background: {_hex(invalid_bg)};
 }}
+QLabel#testResult {{ color: {_hex(text)}; }}
+QLabel#testResult[error="true"] {{ color: {DANGER}; }}
+QWidget#serverPanel {{ background: {_hex(panel)}; }}
+QWidget#serverPanel QLineEdit {{
+    border: 1px solid {_hex(border)}; border-radius: 5px; padding: 3px 6px;
+    background: {_hex(base)};
+}}
+QWidget#serverPanel QLineEdit:focus {{ border-color: {ACCENT}; }}
+QListWidget#recentServers {{
+    border: 1px solid {_hex(border)}; border-radius: 5px; background: {_hex(base)};
+}}
+QLabel#noRecentServers {{ color: {_hex(muted)}; }}
 QLabel#fieldError {{ color: {DANGER}; font-size: 8.5pt; }}
 
 QStatusBar#statusBar {{ border-top: 1px solid {_hex(border)}; background: {_hex(panel)}; }}
@@ -150,7 +170,7 @@ QLabel#retryCountdown {{ color: {_hex(text)}; font-weight: 600; }}
 QToolButton#reconnectButton {{ color: {ACCENT}; font-weight: 600; border: none; padding: 2px 6px; }}
 QToolButton#reconnectButton:hover {{ text-decoration: underline; }}
 QLabel#modelLabel {{ font-weight: 600; }}
-QLabel#contextLabel, QLabel#speedLabel {{
+QLabel#contextLabel, QLabel#speedLabel, QLabel#statsLabel {{
     color: {_hex(muted)}; border-left: 1px solid {_hex(border)};
 }}
 """
