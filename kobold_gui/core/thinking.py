@@ -61,7 +61,7 @@ def find_blocks(text: str) -> list[ThinkBlock]:
         if opened is None:
             break
         kind, match = opened
-        close = _closing(kind).search(text, match.end())
+        close = closing_tag(kind).search(text, match.end())
         if close is None:
             blocks.append(ThinkBlock(match.start(), match.end(), len(text), len(text), False,
                                      kind))
@@ -81,7 +81,8 @@ def _first(text: str, pos: int, which: int) -> tuple[str, re.Match[str]] | None:
     return best
 
 
-def _closing(kind: str) -> re.Pattern[str]:
+def closing_tag(kind: str) -> re.Pattern[str]:
+    """The closing tag of a block of this kind (`ThinkBlock.kind`)."""
     return next(fmt[2] for fmt in FORMATS if fmt[0] == kind)
 
 
@@ -150,5 +151,5 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-__all__ = ["FORMATS", "SplitReply", "ThinkBlock", "find_blocks", "split_reply",
+__all__ = ["FORMATS", "SplitReply", "ThinkBlock", "closing_tag", "find_blocks", "split_reply",
            "strip_thinking", "strip_thinking_pieces", "word_count"]

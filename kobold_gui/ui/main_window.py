@@ -43,6 +43,7 @@ from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
 from .controller import Controller
 from .file_actions import install_file_actions
+from .mode_panel import install_modes
 from .plain import plain_label, set_plain_tooltip
 from .prompt_editor import PromptEditor
 from .settings_panel import SettingsPanel
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self._make_central()
         self._make_dock()
         self._make_menus()
+        self.modes = install_modes(self)  # H2: Mode panel, mode actions, Show Thinking
         self.setStyleSheet(style_sheet(self))
         self._wire()
 
