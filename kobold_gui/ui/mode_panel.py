@@ -63,7 +63,7 @@ class ModePanel(QWidget):
     def __init__(self, story: Story | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("modePanel")
-        self._story = story or Story()
+        self._story = story if story is not None else Story()
         self._unsubscribe: Callable[[], None] = lambda: None
         self._server: ServerVersion | None = None
         self._updating = False
@@ -222,7 +222,8 @@ class ModePanel(QWidget):
         if self.bot_edit.text() != options.bot_name:
             self.bot_edit.setText(options.bot_name)
         self.keep_thinking.setChecked(options.keep_thinking)
-        del blockers
+        for blocker in blockers:
+            blocker.unblock()
         self.instruct_group.setVisible(story.mode == "instruct")
         self.chat_group.setVisible(story.mode == "chat")
         self.system_group.setVisible(story.mode in ("instruct", "chat"))
