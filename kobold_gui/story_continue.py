@@ -1,11 +1,13 @@
 """`kobold-story continue FILE`: generate from a story file, print the new text, save it in.
 
-The request is built exactly as the window builds it (`core.context.build_request`: memory in
-the server's `memory` field, the newest text that fits `max_context_length − max_length` tokens,
-counted with the server's tokencount), the generation runs through `kobold-stream`'s own code
-(retries, recovery, Ctrl-C stops the server), and the reply lands in the story as a model
-segment (text recovered after a break as a recovered one) that is saved atomically — also when
-the generation failed or was stopped part-way: text the server produced is never dropped.
+The request is built exactly as the window builds it (`core.request.plan_generation`: the
+story laid out in its mode for the server's version, memory and matching world info in the
+server's `memory` field, the newest text that fits `max_context_length − max_length` tokens
+counted with the server's tokencount, the mode's stop sequences added), the generation runs
+through `kobold-stream`'s own code (retries, recovery, Ctrl-C stops the server), and the reply
+lands in the story as a model segment (text recovered after a break as a recovered one) that is
+saved atomically — also when the generation failed or was stopped part-way: text the server
+produced is never dropped.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from typing import Any
 
 from . import cli
 from .core import errors as E
-from .core import settings as S
 from .core import storage
-from .core.context import Budget, BudgetError, ContextOverflow, ContextPlan, build_request
+from .core.context import BudgetError, ContextOverflow, ContextPlan
 from .core.events import Event, Failed, Finished, Recovered, Tokens
 from .core.generation import new_genkey
 from .core.logs import register_secret, setup_logging
-from .core.protocol import KoboldClient
+from .core.protocol import KoboldClient, ServerInfo
 from .core.reply import ReplyWriter, reply_meta
+from .core.request import plan_generation, request_body
 from .core.story import Story
 from .core.storyfiles import SAVED_BACK_AS, dump_story
 from .options import OptionError, add_common_options, resolve_password
@@ -70,11 +72,17 @@ class StoryFace(cli.TerminalFace):
 
 
 async def plan_request(story: Story, values: dict[str, Any], url: str,
-                       password: str | None) -> ContextPlan:
-    budget = Budget(int(values["max_context_length"]), int(values["max_length"]))
+                       password: str | None) -> tuple[ContextPlan, dict[str, Any]]:
+    """The window's plan (core/request.py) for this story: the server is asked who it is
+    first, so the mode lays the story out for its version (tags or placeholders)."""
     client = KoboldClient(url, password)
     try:
-        return await build_request(story, budget, client.tokencount)
+        server: ServerInfo | None
+        try:
+            server = await client.connect()
+        except E.KoboldError:
+            server = None  # counting fails the same way and says why; the plan estimates
+        return await plan_generation(story, "", values, client, None, server)
     finally:
         await client.aclose()
 
@@ -92,16 +100,15 @@ def run(args: argparse.Namespace) -> int:
         password = resolve_password(args, prog="kobold-story")
         register_secret(password)
         values = cli.settings_from_options(args)
-        plan = asyncio.run(plan_request(story, values, args.url, password))
+        plan, values = asyncio.run(plan_request(story, values, args.url, password))
     except OptionError as exc:
         raise Refused(str(exc), cli.EXIT_USAGE) from None
     except E.KoboldError as err:
         raise Refused(err.message, story_exit_code(err.exit_code)) from None
     except (BudgetError, ContextOverflow) as exc:
         raise Refused(f"not sent: {exc}", cli.EXIT_USAGE) from None
-    values["memory"] = plan.memory or None  # the story's memory, sent once in its own field
     if args.show_request:
-        body = S.build_body(plan.prompt, values, new_genkey())
+        body = request_body(plan, values, new_genkey())
         sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
         return 0
     face = StoryFace(story)

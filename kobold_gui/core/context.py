@@ -3,7 +3,16 @@
 The story is the context (issue 7): a request is built from the document, not from a prompt box.
 Memory goes in the server's `memory` field (KoboldCpp keeps it and trims the prompt from the
 front), so it is counted in the budget but never cut. The author's note is put `depth`
-characters before the end of the prompt, like KoboldAI Lite does.
+characters before the end of the prompt, like KoboldAI Lite does. The mode (core/modes.py) gives
+the story as a PromptLayout: its system prompt goes before memory, its suffix (the assistant's
+start tag) at the very end, and neither is ever cut. World info that matches (core/worldinfo.py)
+goes after memory, in the `memory` field, or just before the author's note. Lite's limits hold:
+memory at most 80 % of the budget, the note 60 % (both refused with the reason, never cut:
+cutting them would change what the writer asked for without telling), world info 50 % (whole
+entries that do not fit are left out and listed in the plan).
+
+The cut stays put between turns (CutAnchor, koboldcpp#725): a prompt that starts at the same
+character as the last one lets the server reuse its cache instead of reading it all again.
 
 Why it counts the way it does: a token count is an HTTP round trip, so segments are counted
 once each and cached by their exact text (a streamed reply only adds its own segment), only the
@@ -20,7 +29,9 @@ from dataclasses import dataclass
 from math import ceil
 
 from .errors import KoboldError
-from .story import Story
+from .prompt_layout import PromptLayout, story_layout
+from .story import Story, WorldInfoEntry
+from .worldinfo import Roll, matching_entries, world_info_text
 
 Counter = Callable[[str], Awaitable[int]]
 
@@ -33,6 +44,15 @@ _MAX_SHRINKS = 4
 #: The cut is searched only this many characters a token back from the end, so a 5 MB segment
 #: costs a few requests of a bounded size; real tokenizers average 3-5 characters a token.
 MAX_CHARS_PER_TOKEN = 32
+#: Lite's limits, as shares of the tokens the prompt may use (lite-reference §2.5).
+MEMORY_CAP = 0.8
+NOTE_CAP = 0.6
+WI_CAP = 0.5
+#: When the story no longer fits from the previous start, the cut moves on this share of the
+#: room for the story, so several turns can grow into it before it moves again.
+CUT_STEP = 0.25
+#: Characters a CutAnchor compares to notice that the text before it was edited.
+_ANCHOR_HEAD = 64
 #: Entries a TokenCache keeps before it starts over (a story's segments, not every substring).
 _CACHE_LIMIT = 20_000
 
@@ -64,13 +84,24 @@ class Budget:
 
 @dataclass(frozen=True)
 class ContextPlan:
-    prompt: str  # the story text sent, author's note included
-    memory: str  # sent in the server's `memory` field
+    prompt: str  # the story text sent, author's note (and the mode's suffix) included
+    memory: str  # sent in the server's `memory` field: system prompt, memory, world info
     used_tokens: int  # memory + prompt, as counted (or estimated)
     available_tokens: int
     cut_chars: int  # story characters left out at the oldest side
     estimated: bool = False  # the server could not count: token figures are estimates
     note_position: int | None = None  # where the author's note starts in `prompt`
+    #: the meter's breakdown: memory (with the system prompt), world info, author's note and
+    #: the story (the rest: `used_tokens` is the exact count of everything together)
+    memory_tokens: int = 0
+    wi_tokens: int = 0
+    note_tokens: int = 0
+    story_tokens: int = 0
+    #: world-info entries sent, and entries that matched but were over the 50 % cap
+    world_info: tuple[WorldInfoEntry, ...] = ()
+    wi_left_out: tuple[WorldInfoEntry, ...] = ()
+    #: the story text starts where the previous request's did (the server reuses its cache)
+    cut_kept: bool = False
 
     def body(self) -> dict[str, str]:
         """The context fields of a generate request."""
@@ -78,6 +109,28 @@ class ContextPlan:
         if self.memory:
             fields["memory"] = self.memory
         return fields
+
+
+@dataclass
+class CutAnchor:
+    """Where the story text of the previous request started (one per story, kept by the
+    caller). KoboldCpp reuses its cache for the part of a prompt that did not change
+    (koboldcpp#725), so while the story still fits from there the next request starts at the
+    same character; when it no longer fits the cut moves on by CUT_STEP of the room at once,
+    so the following turns share a start again instead of every turn shifting it."""
+
+    start: int | None = None  # offset in the layout's joined pieces
+    head: str = ""  # the text there, to notice an edit before it
+    available: int = 0  # the budget it was made for: another budget cuts afresh
+
+    def valid_for(self, joined: str, available: int) -> bool:
+        return (self.start is not None and 0 < self.start < len(joined)
+                and available == self.available
+                and joined.startswith(self.head, self.start))
+
+    def set(self, joined: str, start: int, available: int) -> None:
+        self.start, self.available = start, available
+        self.head = joined[start:start + _ANCHOR_HEAD]
 
 
 def estimate_tokens(text: str) -> int:
@@ -170,36 +223,125 @@ def insert_note(text: str, note: str, depth: int) -> tuple[str, int | None]:
     return text[:position] + note + text[position:], position
 
 
+def join_memory(memory: str, world_info: str) -> str:
+    """World info after memory, on a line of its own."""
+    if memory and world_info and not memory[-1].isspace():
+        return memory + "\n" + world_info
+    return memory + world_info
+
+
 async def build_request(story: Story, budget: Budget, count: Counter,
-                        cache: TokenCache | None = None) -> ContextPlan:
+                        cache: TokenCache | None = None, *,
+                        layout: PromptLayout | None = None, anchor: CutAnchor | None = None,
+                        roll: Roll | None = None) -> ContextPlan:
     """The prompt and memory for the next generation from `story`. Keep `cache` between calls
-    (per server and model) so unchanged segments are not counted again."""
+    (per server and model) so unchanged segments are not counted again, and `anchor` (per
+    story) so the prompt keeps its start between turns; without one the cut is the smallest
+    that fits. `layout` is the story in its mode (default: plain text); `roll` decides world
+    info with a probability (default: random)."""
+    layout = layout if layout is not None else story_layout(story)
     counting = _Counting(count, cache if cache is not None else TokenCache())
-    memory = story.memory
-    note = note_text(story)
     available = budget.available
-    fixed = (await counting.cached(memory) if memory else 0) + \
-        (await counting.cached(note) if note else 0)
-    texts = [seg.text for seg in story.segments if seg.text]
-    total_chars = sum(len(t) for t in texts)
+
+    memory = layout.system + story.memory
+    memory_tokens = await counting.cached(memory) if memory else 0
+    if memory_tokens > available * MEMORY_CAP:
+        what = "memory and the system prompt take" if layout.system else "memory takes"
+        raise ContextOverflow(
+            f"{what} about {memory_tokens} tokens, more than {MEMORY_CAP:.0%} of the "
+            f"{available} tokens the prompt may use: shorten it or raise the context length")
+    note = note_text(story)
+    note_tokens = await counting.cached(note) if note else 0
+    if note_tokens > available * NOTE_CAP:
+        raise ContextOverflow(
+            f"the author's note takes about {note_tokens} tokens, more than {NOTE_CAP:.0%} of "
+            f"the {available} tokens the prompt may use: shorten it or raise the context length")
+
+    matched = (matching_entries(story.world_info, story.text, story.wi_options, roll)
+               if story.world_info else [])
+    sent: list[WorldInfoEntry] = []
+    left_out: list[WorldInfoEntry] = []
+    wi_tokens = 0
+    for entry in matched:  # whole entries, in the story's order, up to the cap
+        tokens = await counting.cached(entry.content + "\n")
+        if wi_tokens + tokens <= available * WI_CAP:
+            sent.append(entry)
+            wi_tokens += tokens
+        else:
+            left_out.append(entry)
+    wi = world_info_text(sent)
+    note_block = note
+    if story.wi_options.insert_location == "before_note":
+        note_block = wi + note
+    else:
+        memory = join_memory(memory, wi)
+    suffix_tokens = await counting.cached(layout.suffix) if layout.suffix else 0
+
+    fixed = memory_tokens + wi_tokens + note_tokens + suffix_tokens
     room = available - fixed - SAFETY_MARGIN
     if room <= 0:
         raise ContextOverflow(
-            f"memory and the author's note take about {fixed} of the {available} tokens the "
-            f"prompt may use: shorten them or raise the context length")
+            f"memory, world info and the author's note take about {fixed} of the {available} "
+            f"tokens the prompt may use: shorten them or raise the context length")
+    pieces = [piece for piece in layout.pieces if piece]
+    joined = "".join(pieces)
+    start, kept_anchor = await _choose_start(pieces, joined, room, counting, anchor, available)
     for _ in range(_MAX_SHRINKS):
-        kept = await _newest_that_fits(texts, room, counting)
-        prompt, position = insert_note(kept, note, story.authors_note.depth)
+        prompt, position = insert_note(joined[start:], note_block, story.authors_note.depth)
+        prompt += layout.suffix
         used = await counting.raw(memory + prompt)
         if used <= available:
-            return ContextPlan(prompt, memory, used, available, total_chars - len(kept),
-                               counting.estimated, position)
+            if anchor is not None:
+                anchor.set(joined, start, available)
+            return ContextPlan(
+                prompt, memory, used, available, start, counting.estimated, position,
+                memory_tokens=memory_tokens, wi_tokens=wi_tokens, note_tokens=note_tokens,
+                story_tokens=max(0, used - memory_tokens - wi_tokens - note_tokens),
+                world_info=tuple(sent), wi_left_out=tuple(left_out), cut_kept=kept_anchor)
         room -= used - available + SAFETY_MARGIN
         if room <= 0:
             break
+        kept = await _newest_that_fits(pieces, _target(room, anchor), counting)
+        start, kept_anchor = len(joined) - len(kept), False
     raise ContextOverflow(
         f"the story could not be fitted into {available} tokens next to memory and the "
         f"author's note: shorten them or raise the context length")
+
+
+def _target(room: int, anchor: CutAnchor | None) -> int:
+    """The room a fresh cut fills: all of it, or less by a step when the cut should stay."""
+    if anchor is None:
+        return room
+    return max(1, room - max(1, int(room * CUT_STEP)))
+
+
+async def _choose_start(pieces: list[str], joined: str, room: int, counting: _Counting,
+                        anchor: CutAnchor | None, available: int) -> tuple[int, bool]:
+    """Where the story text sent starts: the beginning when all of it fits, else the
+    anchor's start while the text from there fits, else a fresh cut."""
+    whole = 0
+    for piece in pieces:
+        whole += await counting.cached(piece)
+    if whole <= room:
+        return 0, anchor is not None and anchor.start == 0
+    if anchor is not None and anchor.valid_for(joined, available):
+        assert anchor.start is not None
+        if await _tokens_from(pieces, anchor.start, counting) <= room:
+            return anchor.start, True
+    kept = await _newest_that_fits(pieces, _target(room, anchor), counting)
+    return len(joined) - len(kept), False
+
+
+async def _tokens_from(pieces: list[str], start: int, counting: _Counting) -> int:
+    """Tokens of the pieces' text from `start` on: whole pieces from the cache, the one the
+    start falls into counted from there (and cached: the next turn asks for it again)."""
+    total, offset = 0, 0
+    for piece in pieces:
+        end = offset + len(piece)
+        if end > start:
+            total += await counting.cached(piece if start <= offset else piece[start - offset:])
+        offset = end
+    return total
 
 
 async def _newest_that_fits(texts: list[str], room: int, counting: _Counting) -> str:
@@ -241,6 +383,7 @@ async def _cut(text: str, room: int, counting: _Counting) -> int:
 
 
 __all__ = [
-    "Budget", "BudgetError", "ContextOverflow", "ContextPlan", "Counter", "TokenCache",
-    "build_request", "estimate_tokens", "insert_note", "note_text",
+    "CUT_STEP", "MEMORY_CAP", "NOTE_CAP", "WI_CAP",
+    "Budget", "BudgetError", "ContextOverflow", "ContextPlan", "Counter", "CutAnchor",
+    "TokenCache", "build_request", "estimate_tokens", "insert_note", "join_memory", "note_text",
 ]

@@ -1,8 +1,10 @@
 """The single bridge between the asyncio core and Qt: owns the client and the running task.
 
 The story is the context (issue 7): `generate()` appends what the user typed as a "user"
-segment, builds the request from the story (`core.context.build_request`: memory in the server's
-`memory` field, the newest text that fits the budget) and streams the reply into "model"
+segment, builds the request from the story (`core.request.plan_generation`, the one planner
+`kobold-story continue`, the meter and "Show request" share: memory and world info in the
+server's `memory` field, the newest text that fits the budget, its start kept stable between
+turns by a CutAnchor per story) and streams the reply into "model"
 segments at the end of the story, "recovered" ones for text fetched after a broken stream. The
 story is the only copy of the text; views follow its change events.
 
@@ -18,8 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
+import random
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -32,8 +37,8 @@ from ..core.context import (
     BudgetError,
     ContextOverflow,
     ContextPlan,
+    CutAnchor,
     TokenCache,
-    build_request,
 )
 from ..core.events import (
     ConnectionState,
@@ -52,14 +57,15 @@ from ..core.logs import register_secret
 from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
 from ..core.reply import ReplyWriter, reply_meta
+from ..core.request import plan_generation
 from ..core.story import (
     Author,
     RangeEdited,
     Reset,
-    Segment,
     Story,
     StoryEvent,
 )
+from ..core.worldinfo import random_roll
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +144,12 @@ class Controller(QObject):
         #: token counts per exact text, for one server and model
         self._token_cache = TokenCache()
         self._cache_key: tuple[str, str | None] | None = None
+        #: per story, where the previous request's story text started (the stable cut)
+        self._anchors: weakref.WeakKeyDictionary[Story, CutAnchor] = \
+            weakref.WeakKeyDictionary()
+        #: world info's probability rolls: a preview rolls a copy, so "Show request" shows
+        #: what the next Generate really sends
+        self._wi_random = random.Random()
         #: background work this controller owns (see `_spawn`); awaited by `aclose()`
         self._tasks: set[asyncio.Task[Any]] = set()
         #: the subset that must run to its end (closing an old client), never cancelled
@@ -295,12 +307,10 @@ class Controller(QObject):
         client = self._client
         assert client is not None
         try:
-            plan = await self._plan(client, story, user_text, budget)
-            # Memory is the story's: it goes once, in the server's `memory` field.
-            settings["memory"] = plan.memory or None
-            generation = Generation(client, plan.prompt, settings, self._on_event,
+            plan, body_settings = await self._plan(client, story, user_text, settings)
+            generation = Generation(client, plan.prompt, body_settings, self._on_event,
                                     config=self.config, mode=self._mode)
-        except (ContextOverflow, E.KoboldError) as err:
+        except (ContextOverflow, BudgetError, E.KoboldError) as err:
             message = err.message if isinstance(err, E.KoboldError) else str(err)
             self._not_sent_reason = f"Not sent: {message}"
             return None
@@ -312,22 +322,56 @@ class Controller(QObject):
         self.context_planned.emit(plan)
         return await generation.run()
 
-    async def _plan(self, client: KoboldClient, story: Story, user_text: str,
-                    budget: Budget) -> ContextPlan:
-        """The request for `story` plus `user_text`, counted again if the user edited the
-        story while it was being counted."""
-        key = (client.url, self.server.model if self.server else None)
+    async def _plan(self, client: Any, story: Story, user_text: str,
+                    settings: Mapping[str, Any], *,
+                    preview: bool = False) -> tuple[ContextPlan, dict[str, Any]]:
+        """The request for `story` plus `user_text` (core/request.py), planned again if the
+        user edited the story while it was being counted. A preview leaves the cut anchor and
+        the world-info rolls as they were, so the next real plan comes out the same."""
+        url = getattr(client, "url", None)
+        key = (str(url), self.server.model if self.server else None)
         if key != self._cache_key:  # tokenizers differ between models
             self._token_cache, self._cache_key = TokenCache(), key
-        plan: ContextPlan | None = None
+        anchor = self._anchors.setdefault(story, CutAnchor())
+        result: tuple[ContextPlan, dict[str, Any]] | None = None
         for _ in range(MAX_REPLANS):
             revision = story.revision
-            plan = await build_request(_with_user_text(story, user_text), budget,
-                                       client.tokencount, self._token_cache)
+            trial, rolls = copy.copy(anchor), copy.deepcopy(self._wi_random)
+            result = await plan_generation(story, user_text, settings, client,
+                                           self._token_cache, self.server, anchor=trial,
+                                           roll=random_roll(rolls))
             if story.revision == revision:
                 break
-        assert plan is not None
-        return plan
+        assert result is not None
+        if not preview:
+            anchor.__dict__.update(trial.__dict__)
+            self._wi_random.setstate(rolls.getstate())
+        return result
+
+    async def preview(self, user_text: str,
+                      settings: Mapping[str, Any]) -> tuple[ContextPlan, dict[str, Any]]:
+        """What the next Generate with `user_text` would send (the meter, "Show request"),
+        without sending it. Without a connection the token counts are estimates. Raises the
+        reason it would not be sent (InvalidSettings, BudgetError, ContextOverflow)."""
+        client: Any = self._client if self._client is not None else _NoServer()
+        return await self._plan(client, self._story, user_text, settings, preview=True)
+
+    def request_preview(self, user_text: str, settings: Mapping[str, Any],
+                        done: Callable[[tuple[ContextPlan, dict[str, Any]] | None, str], None],
+                        ) -> None:
+        """`preview` in the background, as a task this controller owns (cancelled when it
+        closes); `done(result, "")`, or `done(None, why it would not be sent)`."""
+        async def run() -> None:
+            try:
+                result = await self.preview(user_text, settings)
+            except (ContextOverflow, BudgetError) as err:
+                done(None, str(err))
+            except E.KoboldError as err:
+                done(None, err.message)
+            else:
+                done(result, "")
+
+        self._spawn(run())
 
     @property
     def reply_start(self) -> int | None:
@@ -500,11 +544,11 @@ class Controller(QObject):
             await asyncio.sleep(0)
 
 
-def _with_user_text(story: Story, user_text: str) -> Story:
-    """`story` as it will be once `user_text` is appended, without touching it (segments are
-    immutable, so this copies references, not text)."""
-    if not user_text:
-        return story
-    return Story((*story.segments, Segment("user", user_text)), memory=story.memory,
-                 authors_note=story.authors_note, world_info=story.world_info,
-                 mode=story.mode)
+
+class _NoServer:
+    """Counts nothing: the plan falls back to its (flagged) estimate."""
+
+    url = None
+
+    async def tokencount(self, text: str, special: bool = True) -> int:
+        raise E.ConnectionFailed("not connected to a server")

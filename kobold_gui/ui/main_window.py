@@ -41,6 +41,7 @@ from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
 from ..core.protocol import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
+from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
 from .mode_panel import install_modes
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.status.set_server(controller.server)
         self._busy_changed(controller.busy)
         self._bind_story(self.story)
+        self.context = install_context(self)  # H1: Context panel, meter, Show Request
         self.editor.setFocus()
 
     # ------------------------------------------------------------------ building

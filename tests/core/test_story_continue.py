@@ -136,3 +136,21 @@ def test_bad_input_is_one_line_and_leaves_the_file_alone(emulator, tmp_path, sto
     down = run("continue", str(story_file), "--url", "http://127.0.0.1:9", "--retries", "0")
     assert down.returncode == 6 and down.stderr.decode().count("\n") == 1
     assert story_file.read_bytes() == before
+
+
+def test_continue_sends_matching_world_info_the_way_the_window_does(emulator, tmp_path) -> None:
+    from kobold_gui.core.story import WorldInfoEntry
+
+    path = tmp_path / "lore.kstory"
+    storage.save_story(path, Story(
+        [Segment("user", "The keeper climbed the lighthouse. ")], memory="[Harbour.]",
+        world_info=[WorldInfoEntry(keys=("lighthouse",), content="The lamp is red."),
+                    WorldInfoEntry(keys=("castle",), content="The castle is empty.")]))
+    shown = run("continue", str(path), "--url", emulator.url, "--show-request")
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert body["memory"] == "[Harbour.]\nThe lamp is red.\n"
+    done = run("continue", str(path), "--url", emulator.url, "--max-length", "6")
+    assert done.returncode == 0, done.stderr
+    record = emulator.last_generation
+    assert record.memory == body["memory"] and record.prompt == body["prompt"]
