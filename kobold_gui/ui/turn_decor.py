@@ -379,7 +379,8 @@ def _labels(story: Story) -> list[tuple[int, str]]:
         else:
             model = seg.meta.model if seg.meta is not None and seg.meta.model else "Model"
             label = model.removeprefix("koboldcpp/")
-        out.append((story.segment_start(index), label))
+        lead = len(seg.text) - len(seg.text.lstrip("\n"))  # at the turn's first line of text
+        out.append((story.segment_start(index) + min(lead, len(seg.text) - 1), label))
     return out
 
 
