@@ -14,6 +14,7 @@ from typing import Any
 from .. import __version__
 from ..argparsing import Parser
 from .config import EmulatorConfig, Faults
+from .instruct import DEMO_THOUGHTS
 from .server import Emulator
 
 
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-poll-delay", type=non_negative(float), default=0.35)
     p.add_argument("--json-null-finish", action="store_true",
                    help="behave like newer servers (JSON null finish_reason)")
+    p.add_argument("--server-version", default="1.76", metavar="X",
+                   help="KoboldCpp version to report (1.88+: newer flags, instruct "
+                        "placeholders filled with ChatML tags)")
+    p.add_argument("--think", action="store_true",
+                   help="a thinking model: each reply starts with a <think>…</think> block")
     p.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
                    help=f"inject a fault; names: {', '.join(Faults.field_types())}")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
@@ -123,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         multiuser=args.multiuser, eos_chance=args.eos_chance, prompt_delay=args.prompt_delay,
         prompt_seconds_per_token=args.prompt_seconds_per_token,
         first_poll_delay=args.first_poll_delay, json_null_finish=args.json_null_finish,
+        version=args.server_version, reply_prefix=DEMO_THOUGHTS if args.think else "",
         faults=faults)
     emu = Emulator(config)
     try:

@@ -124,7 +124,14 @@ class EmulatorConfig:
     #: ``--hordegenlen`` / horde max context as reported by /api/v1/config/*.
     horde_max_length: int = 400
     horde_max_context: int = 4096
+    #: ``--server-version``: the KoboldCpp version reported by /api/extra/version. From 1.88
+    #: on the emulator also reports the newer feature flags and fills instruct placeholders.
     version: str = "1.76"
+    #: 1.88+: the chat adapter whose tags replace ``{{[INPUT]}}``… (None: ChatML)
+    adapter: dict[str, str] | None = None
+    #: Each fresh reply (the prompt ends with an assistant tag or a chat name cue) starts with
+    #: this text, e.g. a thinking model's "<think>\nHmm.\n</think>\n"; "" = off.
+    reply_prefix: str = ""
     #: Reported as ``quiet`` in /api/extra/perf.
     quiet: bool = False
     #: Stream end: seconds between the final event and closing the socket, then seconds until

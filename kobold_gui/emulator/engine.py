@@ -14,13 +14,15 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .config import EmulatorConfig, Faults
+from .instruct import reply_steps
 from .params import GenParams
 from .textgen import (
     STOP_LENGTH,
+    Step,
     TextModel,
     finish_reason_for,
     tokenize,
@@ -56,6 +58,11 @@ class GenerationRecord:
     trim_stop: bool = False
     #: the request's JSON body as received (the fields a client sent)
     body: dict = field(default_factory=dict)
+    #: prompt, memory and stops as the client sent them (``prompt`` etc. are what the model
+    #: saw: a 1.88+ server fills in instruct placeholders first)
+    received_prompt: str = ""
+    received_memory: str = ""
+    received_stop_sequence: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     finish_reason: str | None = None  # "stop" | "length" once done
     stop_reason: int | None = None  # native: -1 error, 0 length/abort, 1 EOS, 2 stop string
@@ -244,8 +251,7 @@ class Generation(threading.Thread):
                 if self.endless:
                     steps = engine.model.steps(p.context, 10**12, (), True)
                 else:
-                    steps = engine.model.steps(p.context, p.max_length, p.stop_sequence,
-                                               p.ban_eos)
+                    steps = self._steps()
                 for i, step in enumerate(steps):
                     if interval:
                         # Pace against the start so the rate does not drift; an abort lets the
@@ -277,6 +283,13 @@ class Generation(threading.Thread):
             rec.state = "done"
             engine._generation_finished(self)
             self.finished.set()
+
+
+    def _steps(self) -> Iterator[Step]:
+        """The model's steps; a thinking model's fresh reply opens with its thoughts."""
+        p, cfg = self.params, self.engine.config
+        return reply_steps(self.engine.model, p.context, p.max_length, p.stop_sequence,
+                           p.ban_eos, cfg.reply_prefix, cfg.adapter)
 
 
 class _ReplayView:
@@ -375,6 +388,9 @@ class Engine:
         record.memory = params.memory
         record.max_length = params.max_length
         record.stop_sequence = list(params.stop_sequence)
+        record.received_prompt = params.received_prompt
+        record.received_memory = params.received_memory
+        record.received_stop_sequence = list(params.received_stop_sequence)
         record.trim_stop = params.trim_stop
         record.started_at = time.monotonic()
         with self._state_lock:

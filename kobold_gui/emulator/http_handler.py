@@ -15,8 +15,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from .config import Faults
+from .config import EmulatorConfig, Faults
 from .engine import Engine, GenerationRecord, LockClosed
+from .instruct import CHATML_ADAPTER, fills_placeholders
 from .params import BadTypeError, DropConnection, parse_gen_params
 from .streaming import hang_stream, run_stream
 from .textgen import tokenize
@@ -209,9 +210,7 @@ class KoboldHandler(BaseHTTPRequestHandler):
         elif path.endswith("/api/extra/true_max_context_length"):
             body = dumps({"value": cfg.context_length})
         elif path.endswith("/api/extra/version"):
-            body = dumps({"result": "KoboldCpp", "version": cfg.version,
-                          "protected": bool(cfg.effective_password), "txt2img": False,
-                          "vision": False, "transcribe": False})
+            body = dumps(_version_body(cfg))
         elif path.endswith("/api/extra/perf"):
             body = dumps(self.engine.perf())
         elif path.endswith("/api/extra/generate/check"):
@@ -338,7 +337,8 @@ class KoboldHandler(BaseHTTPRequestHandler):
             return
         try:
             params = parse_gen_params(data, engine.config.context_length,
-                                      engine.config.default_max_length)
+                                      engine.config.default_max_length,
+                                      _placeholder_adapter(engine.config))
         except DropConnection:
             _fail_record(record, "dropped")
             self._drop_connection()
@@ -390,3 +390,22 @@ def _peek_json(body: bytes | None) -> dict | None:
 def _body_genkey(body: bytes | None) -> object:
     data = _peek_json(body)
     return data.get("genkey", "") if data is not None else ""
+
+
+def _version_body(cfg: EmulatorConfig) -> dict[str, object]:
+    """/api/extra/version: 1.76's flags, and from 1.88 on the newer servers' too (§12)."""
+    body: dict[str, object] = {"result": "KoboldCpp", "version": cfg.version,
+                               "protected": bool(cfg.effective_password), "txt2img": False,
+                               "vision": False, "transcribe": False}
+    if fills_placeholders(cfg.version):
+        body.update({"multiplayer": False, "websearch": False, "tts": False,
+                     "embeddings": False, "savedata": False, "admin": 0, "guidance": False,
+                     "jinja": False, "llm": True, "audio": False})
+    return body
+
+
+def _placeholder_adapter(cfg: EmulatorConfig) -> dict[str, str] | None:
+    """The adapter whose tags fill instruct placeholders (None: this version does not)."""
+    if not fills_placeholders(cfg.version):
+        return None
+    return cfg.adapter if cfg.adapter is not None else CHATML_ADAPTER

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .instruct import replace_placeholders
 from .textgen import normalize_stop_sequence
 
 #: Fields the server stores in C ints: must be JSON integers (40.0 and true fail).
@@ -69,6 +70,11 @@ class GenParams:
     trim_stop: bool = False
     ban_eos: bool = False
     sampler_seed: int = -1
+    #: the request's prompt, memory and stops as received (before a 1.88+ server filled in
+    #: its instruct placeholders)
+    received_prompt: str = ""
+    received_memory: str = ""
+    received_stop_sequence: list[str] = field(default_factory=list)
 
     @property
     def context(self) -> str:
@@ -90,8 +96,12 @@ def cap_max_length(max_length: int, max_context_length: int) -> int:
     return min(max_length, cap)
 
 
-def parse_gen_params(body: object, server_context: int, default_max_length: int) -> GenParams:
-    """Validate a decoded JSON body and derive the effective generation parameters."""
+def parse_gen_params(body: object, server_context: int, default_max_length: int,
+                     adapter: dict[str, str] | None = None) -> GenParams:
+    """Validate a decoded JSON body and derive the effective generation parameters.
+
+    `adapter` (a 1.88+ server): its tags replace the instruct placeholders in prompt, memory
+    and stop sequences, unless the body says ``replace_instruct_placeholders: false``."""
     if not isinstance(body, dict):
         raise DropConnection("body is not a JSON object")
     for name in REP_PEN_FIELDS:
@@ -122,9 +132,15 @@ def parse_gen_params(body: object, server_context: int, default_max_length: int)
         ban_eos = bool(body["ban_eos_token"])
     else:
         ban_eos = bool(body.get("use_default_badwordsids", False))
+    prompt, memory = body.get("prompt", ""), body.get("memory", "")
+    received = (prompt, memory, list(stops))
+    if adapter is not None and body.get("replace_instruct_placeholders", True):
+        prompt = replace_placeholders(prompt, adapter)
+        memory = replace_placeholders(memory, adapter)
+        stops = [s for s in (replace_placeholders(s, adapter) for s in stops) if s]
     return GenParams(
-        prompt=body.get("prompt", ""),
-        memory=body.get("memory", ""),
+        prompt=prompt,
+        memory=memory,
         genkey=body.get("genkey", ""),
         max_length=cap_max_length(requested, max_context_length),
         requested_max_length=requested,
@@ -133,4 +149,7 @@ def parse_gen_params(body: object, server_context: int, default_max_length: int)
         trim_stop=bool(body.get("trim_stop", False)),
         ban_eos=ban_eos,
         sampler_seed=seed,
+        received_prompt=received[0],
+        received_memory=received[1],
+        received_stop_sequence=received[2],
     )

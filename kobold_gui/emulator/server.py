@@ -21,8 +21,9 @@ from typing import Any
 from .config import EmulatorConfig, Faults
 from .engine import ABORT_RESTART, ABORT_SHUTDOWN, Engine, GenerationRecord
 from .http_handler import EmulatorHTTPServer, EmulatorHTTPServer6
+from .instruct import reply_steps
 from .params import cap_max_length
-from .textgen import TextModel, normalize_stop_sequence, trim_at_stop
+from .textgen import STOP_LENGTH, TextModel, normalize_stop_sequence, trim_at_stop
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,14 @@ class Emulator:
         """(tokens, native stop reason) of a generation with these parameters."""
         length = cap_max_length(max_length, self.config.context_length)
         model = TextModel(self.config.seed, self.config.eos_chance)
-        return model.generate(memory + prompt, length, _stops(stop_sequence), ban_eos)
+        tokens: list[str] = []
+        for step in reply_steps(model, memory + prompt, length, _stops(stop_sequence), ban_eos,
+                                self.config.reply_prefix, self.config.adapter):
+            if step.token is not None:
+                tokens.append(step.token)
+            if step.stop_reason is not None:
+                return tokens, step.stop_reason
+        return tokens, STOP_LENGTH
 
     def expected_tokens(
         self,

@@ -48,6 +48,7 @@ from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
 from .keyboard import KeyboardPath
+from .mode_panel import install_modes
 from .plain import plain_label, set_plain_tooltip
 from .presets_ui import install_presets
 from .prompt_editor import PromptEditor
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         self._make_dock()
         self._make_menus()
         self.preset_bar = install_presets(self)
+        self.modes = install_modes(self)  # H2: Mode panel, mode actions, Show Thinking
         self.setStyleSheet(style_sheet(self))
         self._wire()
         install_retry(self)

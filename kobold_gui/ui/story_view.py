@@ -38,6 +38,8 @@ from PySide6.QtGui import (
     QColor,
     QKeyEvent,
     QKeySequence,
+    QMouseEvent,
+    QPaintEvent,
     QPalette,
     QResizeEvent,
     QTextBlock,
@@ -58,6 +60,7 @@ from ..core.story import (
     TextAppended,
 )
 from .reading import READING_WIDTH, mix, reading_font
+from .turn_decor import TurnDecorations
 
 #: A paragraph longer than this (characters) gets a view-only break at its next space ...
 SOFT_BLOCK = 2000
@@ -225,6 +228,8 @@ class StoryView(QPlainTextEdit):
         self.document().contentsChange.connect(self._on_contents_change)
         self._story = story if story is not None else Story()
         self._unsubscribe = self._story.subscribe(self._on_story_event)
+        #: turn labels and collapsed thinking, outside the story (ui/turn_decor.py)
+        self.decor = TurnDecorations(self)
         self._render_all()
 
     # ------------------------------------------------------------------ the contract
@@ -292,6 +297,10 @@ class StoryView(QPlainTextEdit):
             self._select(self._map.view_hi(self._length), self._doc_end())
             self._cursor.removeSelectedText()
 
+    def set_thinking_shown(self, shown: bool) -> None:
+        """Show thinking blocks in full (True) or collapsed to one line each (False)."""
+        self.decor.set_thinking_shown(shown)
+
     def set_font_kind(self, kind: str, point_size: float = 12.5) -> None:
         """'serif' for prose, 'mono' for code and chat logs."""
         self.setFont(reading_font(kind, point_size))
@@ -349,10 +358,27 @@ class StoryView(QPlainTextEdit):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
         """Keep a comfortable reading column in a wide window (measure the widget: the
         viewport's resizes arrive here too)."""
-        side = max(0, (self.width() - READING_WIDTH) // 2)
-        if self.viewportMargins().left() != side:
-            self.setViewportMargins(side, 0, side, 0)
+        self.update_margins()
         super().resizeEvent(event)
+        self.decor.place_gutter()
+
+    def update_margins(self) -> None:
+        """Centre the reading column; leave room on the left for turn labels when shown."""
+        side = max(0, (self.width() - READING_WIDTH) // 2)
+        left = max(side, self.decor.gutter_width())
+        if (self.viewportMargins().left(), self.viewportMargins().right()) != (left, side):
+            self.setViewportMargins(left, 0, side, 0)
+        self.decor.place_gutter()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        if self.decor.spans:
+            self.decor.paint_summaries()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.decor.spans and self.decor.mouse_press(event):
+            return
+        super().mousePressEvent(event)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         super().changeEvent(event)
@@ -416,6 +442,10 @@ class StoryView(QPlainTextEdit):
 
     # ------------------------------------------------------------------ story events
     def _on_story_event(self, event: StoryEvent) -> None:
+        self._follow_story(event)
+        self.decor.story_event(event)
+
+    def _follow_story(self, event: StoryEvent) -> None:
         if isinstance(event, TextAppended):
             self._on_text_appended(event)
             return
@@ -541,6 +571,7 @@ class StoryView(QPlainTextEdit):
             self._length = 0
             self._write_marks()
         self._render_more()
+        self.decor.schedule()
 
     def _swap_document(self) -> None:
         """Show a fresh document and empty the old one piece by piece on later turns: clearing
@@ -662,6 +693,8 @@ class StoryView(QPlainTextEdit):
             user.setPosition(anchor)
             user.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
             self.setTextCursor(user)  # (this scrolls to it: the scroll is set again below)
+        if self.decor.spans:
+            self.decor.schedule()  # the blocks written afresh are visible again
         if follow:
             bar.setValue(bar.maximum())
         elif end.position() <= top.position():  # above the reader: fewer lines above them
