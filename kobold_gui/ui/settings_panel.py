@@ -86,6 +86,8 @@ class FieldEditor(Generic[W]):
         self.tooltip = field.help
         set_plain_tooltip(self.widget, field.help)
         self.widget.setProperty("fieldName", field.name)
+        if isinstance(self.widget, EntryList):  # a container: its list and line get the name
+            self.widget.set_accessible_name(field.label)
 
     # subclasses
     def _make(self) -> W:
@@ -517,6 +519,12 @@ class EntryList(QWidget):
     def _changed(self) -> None:
         if not self.signalsBlocked():
             self.edited.emit()
+
+    def set_accessible_name(self, name: str) -> None:
+        """A screen reader hears the field's label on the list and on its new-row line."""
+        self.setAccessibleName(name)
+        self.list.setAccessibleName(name)
+        self.line.setAccessibleName(f"New row of {name}")
 
 
 class StrListEditor(FieldEditor[EntryList]):
