@@ -182,8 +182,29 @@ class Turn:
     texts: tuple[str, ...]
 
 
-def turns(story: Story) -> list[Turn]:
-    """Consecutive non-empty segments of the same role, as turns."""
+#: what separates turns in the story text in instruct and chat mode: each turn starts a
+#: paragraph of its own in the view; never sent (the tags or names separate turns there)
+TURN_BREAK = "\n\n"
+
+
+def turn_break(story: Story, role: Role) -> str:
+    """The newlines to put before a new `role` turn at the end of `story` ("" in story mode,
+    at the very start, or when it carries on the last turn)."""
+    if story.mode not in ("instruct", "chat"):
+        return ""
+    roles = segment_roles(story)
+    last = next((r for seg, r in zip(reversed(story.segments), reversed(roles), strict=True)
+                 if seg.text), None)
+    if last is None or last == role:
+        return ""
+    text = story.segments[-1].text if story.segments else ""
+    trailing = len(text) - len(text.rstrip("\n"))
+    return "\n" * max(0, len(TURN_BREAK) - trailing)
+
+
+def turns(story: Story, *, drop_breaks: bool = False) -> list[Turn]:
+    """Consecutive non-empty segments of the same role, as turns; `drop_breaks`: without the
+    line breaks that open a turn (TURN_BREAK), which only lay turns out in the view."""
     out: list[tuple[Role, list[str]]] = []
     for seg, role in zip(story.segments, segment_roles(story), strict=True):
         if not seg.text:
@@ -191,8 +212,9 @@ def turns(story: Story) -> list[Turn]:
         if out and out[-1][0] == role:
             out[-1][1].append(seg.text)
         else:
-            out.append((role, [seg.text]))
-    return [Turn(role, tuple(texts)) for role, texts in out]
+            text = seg.text.lstrip("\n") if drop_breaks else seg.text
+            out.append((role, [text] if text else []))
+    return [Turn(role, tuple(texts)) for role, texts in out if texts]
 
 
 def _visible_texts(turn: Turn, keep: bool) -> list[str]:
@@ -227,7 +249,7 @@ def plain_layout(story: Story) -> PromptLayout:
 def instruct_layout(story: Story, server: ServerVersion | None = None) -> PromptLayout:
     options = story.mode_options
     template = effective_template(options, server)
-    all_turns = turns(story)
+    all_turns = turns(story, drop_breaks=True)
     pieces: list[str] = []
     for index, turn in enumerate(all_turns):
         last = index == len(all_turns) - 1
@@ -268,7 +290,7 @@ def instruct_stops(template: InstructTemplate) -> tuple[str, ...]:
 def chat_layout(story: Story) -> PromptLayout:
     options = story.mode_options
     user, bot = options.user_name.strip() or "User", options.bot_name.strip() or "KoboldAI"
-    all_turns = turns(story)
+    all_turns = turns(story, drop_breaks=True)
     pieces: list[str] = []
     for index, turn in enumerate(all_turns):
         last = index == len(all_turns) - 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from .generation import Generation
+from .modes import turn_break
 from .stats import rate
 from .story import Author, GenerationMeta, Story
 
@@ -31,6 +32,8 @@ class ReplyWriter:
         self.reply = story.new_reply_id() if reply is None else reply
         #: the first segment joins the undo step already open (the retry's) instead of one
         self._joins_step = joins_step
+        #: the turn break written before the reply's text (None: not decided yet)
+        self._lead: str | None = None
 
     @classmethod
     def retry(cls, story: Story, reply: int) -> ReplyWriter:
@@ -45,6 +48,14 @@ class ReplyWriter:
         return self._joins_step and not self.segments and self.story.cancel_retry(self.reply)
 
     def append(self, author: Author, text: str) -> None:
+        if self._lead is None:
+            # in instruct and chat mode a new turn opens a paragraph of its own; the
+            # model's own line breaks before its first word would only add blank lines
+            self._lead = turn_break(self.story, "assistant")
+        if self._lead and not self.segments:
+            text = text.lstrip("\n")
+            if text:
+                text = self._lead + text
         if not text:
             return
         if self.author == author:

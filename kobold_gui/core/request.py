@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from . import settings as sampler_settings
 from .context import Budget, ContextPlan, CutAnchor, TokenCache, build_request
-from .modes import layout_for
+from .modes import layout_for, turn_break
 from .protocol import ServerInfo
 from .story import Segment, Story
 from .worldinfo import Roll
@@ -33,10 +33,17 @@ def with_user_text(story: Story, user_text: str) -> Story:
     immutable, so this copies references, not text)."""
     if not user_text:
         return story
-    return Story((*story.segments, Segment("user", user_text)), memory=story.memory,
+    turn = Segment("user", user_turn(story, user_text))
+    return Story((*story.segments, turn), memory=story.memory,
                  authors_note=story.authors_note, world_info=story.world_info,
                  mode=story.mode, mode_options=story.mode_options,
                  wi_options=story.wi_options)
+
+
+def user_turn(story: Story, user_text: str) -> str:
+    """The user segment that `user_text` becomes at the end of `story` (in instruct and chat
+    mode it opens a paragraph of its own)."""
+    return turn_break(story, "user") + user_text
 
 
 def merge_stops(user: list[str] | None, mode: tuple[str, ...]) -> list[str]:
@@ -79,5 +86,5 @@ def request_body(plan: ContextPlan, body_settings: Mapping[str, Any],
     return sampler_settings.build_body(plan.prompt, body_settings, genkey)
 
 
-__all__ = ["MAX_STOP_SEQUENCES", "merge_stops", "plan_generation", "request_body",
+__all__ = ["MAX_STOP_SEQUENCES", "merge_stops", "plan_generation", "request_body", "user_turn",
            "with_user_text"]

@@ -57,7 +57,7 @@ from ..core.logs import register_secret
 from ..core.monitor import ConnectionMonitor
 from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
 from ..core.reply import ReplyWriter, reply_meta
-from ..core.request import plan_generation
+from ..core.request import plan_generation, user_turn
 from ..core.stats import LiveStats, meta_stats, rate
 from ..core.story import (
     Author,
@@ -387,7 +387,7 @@ class Controller(QObject):
             return None
         # No await since the plan was checked against the story: nothing changed it since.
         if user_text:
-            story.append_segment("user", user_text)
+            story.append_segment("user", user_turn(story, user_text))
             self._emit_reply_start()
         self._generation = generation
         self.context_planned.emit(plan)

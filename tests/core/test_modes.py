@@ -149,3 +149,25 @@ def test_version_parsing() -> None:
     assert modes.parse_version("1.100.1") == (1, 100, 1)
     assert modes.parse_version("1.88-rc") == (1, 88)
     assert modes.parse_version("dev") is None
+
+
+def test_turns_are_paragraphs_in_the_story_but_not_in_the_prompt() -> None:
+    from kobold_gui.core.modes import turn_break
+    from kobold_gui.core.reply import ReplyWriter
+    from kobold_gui.core.request import user_turn
+
+    story = Story(mode="chat", mode_options=ModeOptions(user_name="Wren", bot_name="Osric"))
+    assert user_turn(story, "Hello") == "Hello"  # the first turn needs no break
+    story.append_segment("user", user_turn(story, "Hello"))
+    writer = ReplyWriter(story)
+    writer.append("model", "\n")  # a model's own leading line break is not doubled
+    writer.append("model", " Hi there.")
+    assert story.text == "Hello\n\n Hi there."
+    assert turn_break(story, "assistant") == ""  # Continue carries the same turn on
+    story.append_segment("user", user_turn(story, "Bye"))
+    assert story.text == "Hello\n\n Hi there.\n\nBye"
+    layout = layout_for(story)
+    assert "".join(layout.pieces) == "Wren: Hello\nOsric: Hi there.\nWren: Bye"
+    plain = Story(story.segments)  # story mode sends the text as it stands
+    assert "".join(layout_for(plain).pieces) == story.text
+    assert turn_break(plain, "user") == ""

@@ -32,7 +32,8 @@ def test_thinking_reply_in_instruct_mode(qtbot, make_emulator, make_window) -> N
     assert record.received_prompt.endswith(
         "<|im_start|>user\nTell me a tale<|im_end|>\n<|im_start|>assistant\n")
     reply = window.story.segments[-1].text
-    assert reply == thoughts + "Once upon a time."  # kept, the stop trimmed
+    # kept, the stop trimmed; the turn opens a paragraph of its own in the story (not sent)
+    assert reply == "\n\n" + thoughts + "Once upon a time."
     decor = window.output.decor
     qtbot.waitUntil(lambda: decor.summaries() == ["Thought for 8 words"], timeout=WAIT_MS)
     hidden = []
@@ -48,3 +49,9 @@ def test_thinking_reply_in_instruct_mode(qtbot, make_emulator, make_window) -> N
     assert second is not None and second is not record
     assert "The user wants a tale" not in second.received_prompt
     assert "Once upon a time.<|im_end|>" in second.received_prompt
+    # the story keeps the turns apart with a blank line; the prompt has only the tags
+    assert window.story.text == ("Tell me a tale\n\n" + thoughts + "Once upon a time."
+                                 "\n\nAnother" + window.story.segments[-1].text)
+    assert "<|im_start|>assistant\n<think>" in second.received_prompt or \
+        "<|im_start|>assistant\nOnce upon a time." in second.received_prompt
+    assert "<|im_start|>user\nAnother<|im_end|>" in second.received_prompt
