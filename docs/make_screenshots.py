@@ -72,7 +72,7 @@ def instruct_mode() -> Story:
     return Story([
         Segment("user", "Give me three opening lines for a ghost story set on a night "
                         "train, each in a different tone."),
-        Segment("model", "<think>\nThree tones: dread, wry, tender. Keep each one "
+        Segment("model", "\n\n<think>\nThree tones: dread, wry, tender. Keep each one "
                          "sentence, concrete, and end on something wrong.\n</think>\n"
                          "1. **Dread** — The conductor punched my ticket twice, and the "
                          "second hole was already there.\n2. **Wry** — The night train to "
@@ -80,8 +80,8 @@ def instruct_mode() -> Story:
                          "insisted on the window seat.\n3. **Tender** — Somewhere after "
                          "midnight my mother sat down across from me, eleven years dead, "
                          "and asked if I had eaten.", _meta(96, 2.4)),
-        Segment("user", "Take the third one and write the next paragraph."),
-        Segment("model", "I told her I had, which was a lie, and she knew it the way she "
+        Segment("user", "\n\nTake the third one and write the next paragraph."),
+        Segment("model", "\n\nI told her I had, which was a lie, and she knew it the way she "
                          "had always known, by looking at my hands. Outside, the fields "
                          "went by in the dark like something being unrolled for us alone. "
                          "She did not ask where I was going. She asked whether I still "
@@ -97,12 +97,12 @@ def instruct_mode() -> Story:
 def chat_mode() -> Story:
     return Story([
         Segment("user", "I think the map is wrong. The river should be on our left."),
-        Segment("model", "It was on our left an hour ago. Rivers do that here — they get "
+        Segment("model", "\n\nIt was on our left an hour ago. Rivers do that here — they get "
                          "bored. Hand me the compass and stop looking at me like that.",
                 _meta(35, 0.9)),
-        Segment("user", "Fine. But if we end up at the bog again, you're carrying the "
+        Segment("user", "\n\nFine. But if we end up at the bog again, you're carrying the "
                         "lantern."),
-        Segment("model", "Deal. And if we end up at the bog again, I'm telling everyone at "
+        Segment("model", "\n\nDeal. And if we end up at the bog again, I'm telling everyone at "
                          "the inn it was your idea to trust a map drawn by a goat.",
                 _meta(37, 1.0)),
     ], mode="chat", mode_options=ModeOptions(user_name="Wren", bot_name="Osric"),
@@ -110,8 +110,6 @@ def chat_mode() -> Story:
 
 
 async def _shoot(out: Path) -> list[Path]:
-    from PySide6.QtWidgets import QApplication
-
     from kobold_gui.emulator import Emulator, EmulatorConfig
     from kobold_gui.ui.controller import Controller
     from kobold_gui.ui.main_window import MainWindow
@@ -141,7 +139,6 @@ async def _shoot(out: Path) -> list[Path]:
             dock.raise_()
             window.editor.set_prompt("")
             await asyncio.sleep(1.5)  # the meter's debounced count, the view's first paint
-            QApplication.processEvents()
             path = out / f"window_{name}.png"
             assert window.grab().save(str(path)), path
             paths.append(path)

@@ -19,8 +19,10 @@ import shiboken6
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QDockWidget,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
@@ -73,6 +75,11 @@ PASSWORD_HELP = "Only for servers started with --password. It is never written t
 
 def _menu_key(title: str) -> str:
     return title.replace("&", "").strip().lower()
+
+
+#: the side panels' width at start, and what a panel's content gets beside it (scroll bar, frame)
+SIDE_PANEL_WIDTH = 370
+SIDE_PANEL_MARGIN = 24
 
 
 def app_version() -> str:
@@ -451,6 +458,7 @@ class MainWindow(QMainWindow):
         """Once every part has added its actions: Quit last in File, About last in Help;
         every control a part left without an accessible name gets one from its hints."""
         name_from_hints(self)
+        self._fit_side_panels()
         for title, action in (("&File", self.quit_action), ("&Help", self.about_action)):
             menu = self.menu(title)
             menu.removeAction(action)
@@ -458,6 +466,31 @@ class MainWindow(QMainWindow):
             if actions and not actions[-1].isSeparator():
                 menu.addSeparator()
             menu.addAction(action)
+
+    def _fit_side_panels(self) -> None:
+        """Side panels scroll only up and down, so nothing in them may insist on more width
+        than the dock has: long labels wrap, drop-downs size to a short text, and the dock is
+        at least as wide as the widest panel still needs."""
+        docks = self.findChildren(QDockWidget)
+        needed = 300
+        for dock in docks:
+            body = dock.widget()
+            if body is None:
+                continue
+            for label in body.findChildren(QLabel):
+                if len(label.text()) > 40:
+                    label.setWordWrap(True)
+            for combo in body.findChildren(QComboBox):
+                combo.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                combo.setMinimumContentsLength(12)
+            scroll = body if isinstance(body, QScrollArea) else body.findChild(QScrollArea)
+            inner = scroll.widget() if scroll is not None else None
+            needed = max(needed, (inner or body).minimumSizeHint().width() + SIDE_PANEL_MARGIN)
+        for dock in docks:
+            dock.setMinimumWidth(needed)
+        self.resizeDocks([self.settings_dock], [max(needed, SIDE_PANEL_WIDTH)],
+                         Qt.Orientation.Horizontal)
 
     def _add_panel_action(self, dock: QDockWidget, title: str) -> QAction:
         """View > Panels > `title`: shows the panel, brings its tab forward and puts the

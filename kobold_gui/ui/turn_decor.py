@@ -17,6 +17,7 @@ thoughts and answer stays visible.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -361,6 +362,14 @@ class TurnDecorations:
         return out
 
 
+def short_model_name(model: str) -> str:
+    """What fits the gutter: "Mistral" of "koboldcpp/Mistral-Nemo-Instruct-2407-Q5_K_M"."""
+    name = model.removeprefix("koboldcpp/").rsplit("/", 1)[-1]
+    if len(name) <= 12:
+        return name
+    return re.split(r"[-_ .]", name, maxsplit=1)[0] or name
+
+
 def _labels(story: Story) -> list[tuple[int, str]]:
     """(story position, label) where each turn starts."""
     options = story.mode_options
@@ -378,7 +387,7 @@ def _labels(story: Story) -> list[tuple[int, str]]:
             label = options.bot_name
         else:
             model = seg.meta.model if seg.meta is not None and seg.meta.model else "Model"
-            label = model.removeprefix("koboldcpp/")
+            label = short_model_name(model)
         lead = len(seg.text) - len(seg.text.lstrip("\n"))  # at the turn's first line of text
         out.append((story.segment_start(index) + min(lead, len(seg.text) - 1), label))
     return out
