@@ -38,3 +38,11 @@ def test_story_view_benchmark_runs_and_prints_its_ratios() -> None:
     assert r.returncode == 0, r.stderr
     for row in ("paragraph", "story", "bare"):
         assert any(line.startswith(row) and "ratio" in line for line in r.stdout.splitlines())
+
+
+def test_throughput_benchmark_runs_and_prints_its_ratio() -> None:
+    r = subprocess.run([sys.executable, str(BENCH / "bench_throughput.py"), "--tokens", "300",
+                        "--repeat", "1"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, cwd=BENCH)
+    assert r.returncode == 0, r.stderr
+    assert any(line.startswith("throughput ratio pipeline/bare") for line in r.stdout.splitlines())
