@@ -407,7 +407,9 @@ class Story:
             typing, start + len(new_text) if typing == "insert" else start, self.revision)
 
     def delete_last_reply(self) -> bool:
-        """Remove the newest model (or recovered) segment; False when there is none."""
+        """Remove the newest reply: every segment one generation wrote (model text, text
+        recovered after a break, what was typed inside it), or the newest model segment of
+        an imported story without reply numbers; False when there is none."""
         self._fold_tail()
         for index in range(len(self._segments) - 1, -1, -1):
             if self._segments[index].author in ("model", "recovered"):
@@ -415,6 +417,10 @@ class Story:
         else:
             return False
         start, end = self.segment_start(index), self._ends[index]
+        reply = self._segments[index].reply
+        whole = self.reply_text_range(reply) if reply is not None else None
+        if whole is not None and whole[1] > whole[0]:
+            start, end = whole
         self._close_stream()
         self._push_undo()
         if end > start:  # exactly an edit to nothing, so a journal replays it as one

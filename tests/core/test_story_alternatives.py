@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kobold_gui.core.story import GenerationMeta, ReplyError, Story, StoryFormatError
+from kobold_gui.core.story import GenerationMeta, ReplyError, Segment, Story, StoryFormatError
 
 
 def reply(story: Story, text: str, *, retry_of: int | None = None) -> int:
@@ -187,3 +187,18 @@ def test_the_session_journal_brings_back_every_version_after_a_crash(tmp_path) -
     assert alts is not None and len(alts) == 3 and alts.current == 2
     back.show_version(number, 0)
     assert back.text == "Once. one"
+
+
+def test_delete_last_reply_removes_the_whole_reply_and_undo_brings_it_back() -> None:
+    from kobold_gui.core.reply import ReplyWriter
+
+    story = Story([Segment("user", "Once")])
+    writer = ReplyWriter(story)
+    writer.append("model", " upon")
+    writer.append("recovered", " a time")  # text recovered after a break, same reply
+    writer.append("model", " there was")
+    assert story.text == "Once upon a time there was"
+    assert story.delete_last_reply()
+    assert story.text == "Once"
+    assert story.undo()
+    assert story.text == "Once upon a time there was"

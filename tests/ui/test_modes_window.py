@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from kobold_gui.core.story import ModeOptions
-from tests.ui.conftest import WAIT_MS, wait_connected
+from .conftest import WAIT_MS, wait_connected
 
 
 def generate(qtbot, window, text: str) -> None:
