@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from kobold_gui.core.story import ModeOptions
+
 from .conftest import WAIT_MS, wait_connected
 
 
