@@ -46,3 +46,13 @@ def test_throughput_benchmark_runs_and_prints_its_ratio() -> None:
                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, cwd=BENCH)
     assert r.returncode == 0, r.stderr
     assert any(line.startswith("throughput ratio pipeline/bare") for line in r.stdout.splitlines())
+
+
+def test_one_command_runs_every_benchmark() -> None:
+    r = subprocess.run([sys.executable, "-m", "bench", "--quick"], capture_output=True,
+                       text=True, timeout=300, cwd=BENCH.parent,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr
+    headers = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("== ")]
+    assert headers == ["throughput", "stream_to_view", "story_view", "story_files",
+                       "window_files"]

@@ -1,0 +1,60 @@
+"""`python -m bench`: every benchmark in one command, each in its own process (a fresh
+interpreter and QApplication, so one cannot warm the caches of the next), printed one after
+the other. Every benchmark compares two things measured in the same run and prints the ratio.
+
+    .venv/bin/python -m bench            # the sizes the README's figures come from
+    .venv/bin/python -m bench --quick    # tiny sizes, seconds: checks they all still run
+    .venv/bin/python -m bench throughput story_view   # only these
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: name -> (script, full-size arguments, quick arguments)
+BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    "throughput": ("bench_throughput.py", ["--tokens", "16000", "--repeat", "5"],
+                   ["--tokens", "300", "--repeat", "1"]),
+    "stream_to_view": ("bench_stream_to_view.py", ["--tokens", "3000", "--rate", "800"],
+                       ["--tokens", "200", "--rate", "2000", "--repeat", "1"]),
+    "story_view": ("bench_story_view.py", [],
+                   ["--kilobytes", "5", "--megabytes", "0.05", "--repeat", "5",
+                    "--stream-megabytes", "0.01"]),
+    "story_files": ("bench_story_files.py", ["--megabytes", "10"],
+                    ["--megabytes", "0.05", "--repeat", "1"]),
+    "window_files": ("bench_window_files.py", ["--megabytes", "10"],
+                     ["--megabytes", "0.05", "--repeat", "1", "--stream-seconds", "0.2"]),
+}
+
+
+def run(name: str, quick: bool) -> int:
+    script, full, small = BENCHMARKS[name]
+    print(f"== {name} ({script})", flush=True)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, str(HERE / script), *(small if quick else full)],
+                            cwd=HERE, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    print(f"   ({time.perf_counter() - started:.1f} s)\n", flush=True)
+    return result.returncode
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME",
+                   help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    args = p.parse_args()
+    failed = [name for name in (args.names or BENCHMARKS) if run(name, args.quick) != 0]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
