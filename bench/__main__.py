@@ -22,6 +22,8 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "throughput": ("bench_throughput.py", ["--tokens", "16000", "--repeat", "5"],
                    ["--tokens", "300", "--repeat", "1"]),
+    "latency": ("bench_latency.py", ["--tokens", "200", "--repeat", "3"],
+                ["--tokens", "20", "--rate", "200", "--repeat", "1"]),
     "stream_to_view": ("bench_stream_to_view.py", ["--tokens", "3000", "--rate", "800"],
                        ["--tokens", "200", "--rate", "2000", "--repeat", "1"]),
     "story_view": ("bench_story_view.py", [],

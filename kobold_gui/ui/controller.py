@@ -130,6 +130,7 @@ class Controller(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(FRAME_MS)
         self._flush_timer.timeout.connect(self._flush)
+        self._last_flush = 0.0
         #: ticks the elapsed time in the live statistics while a generation runs
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_MS)
@@ -484,7 +485,11 @@ class Controller(QObject):
             self._stream_chars += len(event.text)
             self._stream_events += 1
             if not self._flush_timer.isActive():
-                self._flush_timer.start()
+                # At most one append a frame, but no wait when the last one is a frame ago:
+                # a 0 ms timer fires once this read's events are all in, so an idle window
+                # shows a token at once and a flood still costs one append a frame.
+                since = (time.monotonic() - self._last_flush) * 1000
+                self._flush_timer.start(max(0, int(FRAME_MS - since)))
         elif isinstance(event, Recovered):
             self._flush()
             self._append_reply("recovered", event.text)
@@ -499,6 +504,7 @@ class Controller(QObject):
 
     def _flush(self) -> None:
         self._flush_timer.stop()
+        self._last_flush = time.monotonic()
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
