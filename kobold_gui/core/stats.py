@@ -76,21 +76,12 @@ def stats_parts(tokens: int | None, tokens_per_second: float | None,
     return parts
 
 
-def stats_text(stats: LiveStats) -> str:
-    """"42 tokens · 8.3 tok/s · first token 0.42 s · 3.1 s", then the ending once known."""
+def stats_text(stats: LiveStats | GenerationMeta) -> str:
+    """"42 tokens · 8.3 tok/s · first token 0.42 s · 3.1 s", then the ending once known; the
+    same words for a reply's record (empty when it kept no figures, e.g. imported)."""
     parts = stats_parts(stats.tokens, stats.tokens_per_second, stats.time_to_first_token,
                         stats.elapsed)
     ending = finish_short(stats.finish_reason)
-    if ending:
-        parts.append(ending)
-    return " · ".join(parts)
-
-
-def meta_text(meta: GenerationMeta) -> str:
-    """The same words for a reply's record (empty when it kept no figures, e.g. imported)."""
-    parts = stats_parts(meta.tokens, meta.tokens_per_second, meta.time_to_first_token,
-                        meta.elapsed)
-    ending = finish_short(meta.finish_reason)
     if ending:
         parts.append(ending)
     return " · ".join(parts)

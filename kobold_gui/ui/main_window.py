@@ -665,6 +665,18 @@ class MainWindow(QMainWindow):
             self.status.show_error("Write a prompt first")
             self.editor.setFocus()
             return False
+        if not self.settings_ready(values):
+            return False
+        if not self.controller.generate(text, values):
+            return False
+        if text:
+            self.editor.set_prompt("")  # it is in the story now (or comes back if not sent)
+        return True
+
+    def settings_ready(self, values: dict[str, Any]) -> bool:
+        """Whether a request may go out with `values` (Generate, Continue, Retry): a bad value
+        is named at its field, and nothing is sent; a password typed since connecting is
+        taken up first."""
         bad = self.settings_panel.problems()
         try:
             settings.validate(values)
@@ -679,10 +691,6 @@ class MainWindow(QMainWindow):
             # A password typed after connecting counts too.
             self.connect_to_server()
         self.status.clear_error()
-        if not self.controller.generate(text, values):
-            return False
-        if text:
-            self.editor.set_prompt("")  # it is in the story now (or comes back if not sent)
         return True
 
     def stop(self) -> None:

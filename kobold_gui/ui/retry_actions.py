@@ -17,8 +17,6 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QLayout, QMenu, QToolButton, QWidget
 
-from ..core import settings as sampler_settings
-from ..core.errors import InvalidSettings
 from ..core.story import ReplyError, Story, StoryEvent
 
 if TYPE_CHECKING:
@@ -213,25 +211,13 @@ class RetryActions(QObject):
             return False
         story = self.story
         reply = story.last_reply()
-        if reply is None:
-            window.status.show_error("There is no reply at the end of the story to retry")
-            return False
-        span = story.reply_text_range(reply)
+        span = story.reply_text_range(reply) if reply is not None else None
         if span is not None and span[0] == 0 and not story.memory:
             window.status.show_error("Nothing comes before this reply to generate it from")
             return False
         values = window.settings_panel.values()
-        bad = window.settings_panel.problems()
-        try:
-            sampler_settings.validate(values)
-            if bad:
-                raise InvalidSettings(list(bad.values()))
-        except InvalidSettings as err:
-            window.status.show_error(f"Not sent: {err.message}")
-            if bad:
-                window.settings_panel.reveal(next(iter(bad)))
+        if reply is not None and not window.settings_ready(values):
             return False
-        window.status.clear_error()
         return window.controller.retry(values)
 
     def flip(self, step: int) -> bool:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from ..core.events import ConnectionState, Retrying, finish_words
 from ..core.protocol import ServerInfo
-from ..core.stats import LiveStats, meta_text, stats_text
+from ..core.stats import LiveStats, stats_text
 from ..core.story import GenerationMeta
 from .plain import make_plain, plain_label, set_plain_tooltip
 
@@ -313,7 +313,7 @@ class StatusBar(QStatusBar):
 
     def show_reply_stats(self, meta: GenerationMeta | None) -> None:
         """The figures the reply under the cursor kept (nothing for text without a record)."""
-        text = meta_text(meta) if meta is not None else ""
+        text = stats_text(meta) if meta is not None else ""
         if not text:
             return
         assert meta is not None

@@ -11,9 +11,11 @@ import asyncio
 import gc
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
 
 from kobold_gui.core.generation import ResilienceConfig
 from kobold_gui.core.protocol import DEFAULT_URL
@@ -90,3 +92,30 @@ def closed_port_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Path:
+    return tmp_path / "config" / "settings.json"
+
+
+@pytest.fixture
+def settings_window(qtbot, qloop) -> Iterator[Callable[[str, str | None], MainWindow]]:
+    """Windows as `kobold-gui` makes them (app settings attached by the test: several per
+    test, a start and then the next start), closed and deleted afterwards."""
+    made: list[MainWindow] = []
+
+    def factory(url: str, password: str | None) -> MainWindow:
+        window = MainWindow(Controller(url, password))
+        made.append(window)
+        return window
+
+    yield factory
+    for window in made:
+        window.close()
+    for window in made:
+        closing = asyncio.ensure_future(window.controller.aclose())
+        qtbot.waitUntil(closing.done, timeout=WAIT_MS)
+    for window in made:
+        window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

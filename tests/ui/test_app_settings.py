@@ -3,18 +3,16 @@ any file (the keyring keeps it, or nobody does)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 
 from kobold_gui import app
 from kobold_gui.core import prefs as prefs_mod
@@ -24,7 +22,6 @@ from kobold_gui.core.prefs import MAX_RECENT, Prefs, load_prefs, save_prefs
 from kobold_gui.core.protocol import DEFAULT_URL
 from kobold_gui.core.secrets import NO_KEYRING_NOTE, SERVICE
 from kobold_gui.ui.app_settings import AppSettings
-from kobold_gui.ui.controller import Controller
 from kobold_gui.ui.main_window import MainWindow
 from kobold_gui.ui.plain import tooltip_text
 
@@ -34,29 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def settings_file(tmp_path: Path) -> Path:
-    return tmp_path / "config" / "settings.json"
-
-
-@pytest.fixture
-def make_window(qtbot, qloop) -> Iterator[Callable[[str, str | None], MainWindow]]:
-    """Windows as `kobold-gui` makes them (several per test: a start, then the next start)."""
-    made: list[MainWindow] = []
-
-    def factory(url: str, password: str | None) -> MainWindow:
-        window = MainWindow(Controller(url, password))
-        made.append(window)
-        return window
-
-    yield factory
-    for window in made:
-        window.close()
-    for window in made:
-        closing = asyncio.ensure_future(window.controller.aclose())
-        qtbot.waitUntil(closing.done, timeout=WAIT_MS)
-    for window in made:
-        window.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+def make_window(settings_window):
+    """Here `make_window` makes windows as `kobold-gui` does (tests/ui/conftest.py)."""
+    return settings_window
 
 
 def start(make_window, path: Path, given_url: str | None = None,

@@ -4,46 +4,13 @@ the context size following the server, recent servers offered again."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import pytest
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
-
-from kobold_gui.ui.controller import Controller
-from kobold_gui.ui.main_window import MainWindow
 
 from .conftest import WAIT_MS, wait_connected
 from .test_app_settings import quit_window, start
-
-
-@pytest.fixture
-def settings_file(tmp_path: Path) -> Path:
-    return tmp_path / "config" / "settings.json"
-
-
-@pytest.fixture
-def settings_window(qtbot, qloop) -> Iterator[Callable[[str, str | None], MainWindow]]:
-    """Windows as `kobold-gui` makes them, for `start` (app settings attached)."""
-    made: list[MainWindow] = []
-
-    def factory(url: str, password: str | None) -> MainWindow:
-        window = MainWindow(Controller(url, password))
-        made.append(window)
-        return window
-
-    yield factory
-    for window in made:
-        window.close()
-    for window in made:
-        closing = asyncio.ensure_future(window.controller.aclose())
-        qtbot.waitUntil(closing.done, timeout=WAIT_MS)
-    for window in made:
-        window.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def test_the_panel_shows_the_connected_server(qtbot, make_emulator, make_window) -> None:
