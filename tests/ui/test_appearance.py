@@ -14,7 +14,6 @@ from kobold_gui.core.prefs import load_prefs
 from kobold_gui.ui.appearance import DEFAULT_SIZE, apply_theme, is_dark
 
 from .test_app_settings import quit_window, start
-from .test_server_panel import settings_file, settings_window  # noqa: F401 (fixtures)
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
