@@ -13,8 +13,12 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the scripts' siblings, by name
+import report  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,12 +40,13 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
 }
 
 
-def run(name: str, quick: bool) -> int:
+def run(name: str, quick: bool, results: str) -> int:
     script, full, small = BENCHMARKS[name]
     print(f"== {name} ({script})", flush=True)
     started = time.perf_counter()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", report.RESULTS_ENV: results}
     result = subprocess.run([sys.executable, str(HERE / script), *(small if quick else full)],
-                            cwd=HERE, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+                            cwd=HERE, env=env)
     print(f"   ({time.perf_counter() - started:.1f} s)\n", flush=True)
     return result.returncode
 
@@ -51,8 +56,18 @@ def main() -> int:
     p.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME",
                    help=f"benchmarks to run (default all): {', '.join(BENCHMARKS)}")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table there (markdown)")
     args = p.parse_args()
-    failed = [name for name in (args.names or BENCHMARKS) if run(name, args.quick) != 0]
+    with tempfile.TemporaryDirectory() as folder:
+        results = str(Path(folder) / "rows.jsonl")
+        Path(results).touch()
+        failed = [name for name in (args.names or BENCHMARKS)
+                  if run(name, args.quick, results) != 0]
+        rows = report.load(results)
+    table = report.markdown(rows)
+    print("== every row\n" + table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n", encoding="utf-8")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
