@@ -71,6 +71,9 @@ class Tokens:
     """New text to append, in order. Never repeats text already reported."""
 
     text: str
+    #: how many stream events it came in (a network read's events arrive as one Tokens);
+    #: KoboldCPP sends about one token per event, so this counts tokens for the statistics
+    events: int = 1
 
 
 @dataclass(frozen=True)

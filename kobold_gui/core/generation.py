@@ -44,7 +44,7 @@ from .events import (
     StateChanged,
     Tokens,
 )
-from .protocol import KoboldClient, Perf
+from .protocol import KoboldClient, Perf, StreamEvent
 from .recovery import (
     ServerFacts,
     continuation_body,
@@ -156,6 +156,8 @@ class Generation:
         body = self._request.body
         self._trimmer = StopTrimmer(body.get("stop_sequence", []) if body.get("trim_stop") else [])
         self._shown = ShownText()
+        #: stream events taken since the last Tokens (their text may have been held back)
+        self._unshown_events = 0
         self.started_at: float | None = None
         self.first_token_at: float | None = None
         self.outcome: Finished | Failed | None = None
@@ -353,39 +355,50 @@ class Generation:
             if not req.text.length:
                 self._set_state(ConnectionState.PROCESSING, "the server is reading the prompt")
             last_resync = 0.0
-            async with aclosing(stream.events()) as events:
-                async for event in events:
+            # One network read at a time: its readable events come merged (`count`), so a
+            # flood costs one merge, one trim and one Tokens per read, not per event. The
+            # merge stops at the event limit, so an endless stream is cut exactly there.
+            async with aclosing(stream.batches(cut_after=limit + 1)) as batches:
+                async for batch in batches:
                     now = req.last_event_at = time.monotonic()
-                    if event.unreadable is None:
-                        req.events += 1
-                    else:
-                        req.unreadable_events += 1
-                    if event.unreadable is not None:
-                        # Its text is lost on the wire but not on the server: take it from there.
-                        req.text.lose_stream_position()
-                        log.warning("unreadable stream event (%s) for %s; resynchronising "
-                                    "from the server's record", event.unreadable, req.genkey)
-                        await self._resync(req)
-                        last_resync = now
-                    elif req.text.stream_anchored:
-                        self._take_stream(req, event.token)
-                    else:
-                        req.text.from_stream(event.token)
-                        if (req.text.unplaced_events == 1 or event.final
-                                or now - last_resync >= self.config.poll_interval):
-                            # This check covers the events read since the loss: find their
-                            # place, or follow check until they can be placed.
-                            await self._resync(req)
+                    for event in batch:
+                        if await self._on_stream_event(req, event, now, last_resync):
                             last_resync = now
-                            req.text.reanchor()
-                    if event.final:
-                        req.finish_reason = event.finish_reason
-                        return
-                    if max(req.events, req.unreadable_events) > limit and not self._stopping:
-                        raise _Oversized(
-                            f"The server sent {req.events} events for at most {req.max_length}"
-                            " tokens without ending the stream; stopped reading it",
-                            url=self.client.url, genkey=req.genkey, events=req.events)
+                        if event.final:
+                            req.finish_reason = event.finish_reason
+                            return
+                        if (max(req.events, req.unreadable_events) > limit
+                                and not self._stopping):
+                            raise _Oversized(
+                                f"The server sent {req.events} events for at most "
+                                f"{req.max_length} tokens without ending the stream; "
+                                "stopped reading it",
+                                url=self.client.url, genkey=req.genkey, events=req.events)
+
+    async def _on_stream_event(self, req: _Request, event: StreamEvent, now: float,
+                               last_resync: float) -> bool:
+        """Take one (merged) stream event; True when the server's record was asked."""
+        if event.unreadable is not None:
+            req.unreadable_events += 1
+            # Its text is lost on the wire but not on the server: take it from there.
+            req.text.lose_stream_position()
+            log.warning("unreadable stream event (%s) for %s; resynchronising "
+                        "from the server's record", event.unreadable, req.genkey)
+            await self._resync(req)
+            return True
+        req.events += event.count
+        if req.text.stream_anchored:
+            self._take_stream(req, event.token, event.count)
+            return False
+        req.text.from_stream(event.token)
+        if (req.text.unplaced_events == 1 or event.final
+                or now - last_resync >= self.config.poll_interval):
+            # This check covers the events read since the loss: find their
+            # place, or follow check until they can be placed.
+            await self._resync(req)
+            req.text.reanchor()
+            return True
+        return False
 
     async def _read_polling(self, req: _Request) -> None:
         """For servers that cannot stream: synchronous generate, with `check` for live text."""
@@ -615,7 +628,9 @@ class Generation:
         return True
 
     # ------------------------------------------------------------------ text
-    def _take_stream(self, req: _Request, token: str) -> None:
+    def _take_stream(self, req: _Request, token: str, events: int = 1) -> None:
+        """`token`: the text of `events` consecutive stream events."""
+        self._unshown_events += events
         new = req.text.from_stream(token)
         if req.polling and not req.text.stream_behind:
             req.polling = False  # the stream caught up: stop polling check
@@ -639,7 +654,12 @@ class Generation:
         piece = self._shown.append(text, recovered)
         if piece is None:
             return
-        self._emit(Recovered(piece.text) if piece.recovered else Tokens(piece.text))
+        if piece.recovered:
+            self._emit(Recovered(piece.text))
+        else:
+            # Events whose text was held back (a possible stop sequence) count with this one.
+            self._emit(Tokens(piece.text, max(1, self._unshown_events)))
+            self._unshown_events = 0
 
     # ------------------------------------------------------------------ reporting
     def _set_state(self, state: ConnectionState, detail: str = "") -> None:

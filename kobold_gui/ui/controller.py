@@ -483,7 +483,7 @@ class Controller(QObject):
         if isinstance(event, Tokens):
             self._pending.append(event.text)
             self._stream_chars += len(event.text)
-            self._stream_events += 1
+            self._stream_events += event.events
             if not self._flush_timer.isActive():
                 # At most one append a frame, but no wait when the last one is a frame ago:
                 # a 0 ms timer fires once this read's events are all in, so an idle window
