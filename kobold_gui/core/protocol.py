@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import h11
@@ -511,13 +511,13 @@ class _Framing:
         except LookupError:
             utf8 = False
         if not utf8:
-            async with aclosing(self._general(response)) as general:
-                async for items in general:
-                    yield items
+            async with aclosing(self._general(response)) as everything:
+                async for one in everything:
+                    yield one
             return
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         tail = ""
-        chunks = response.aiter_bytes()
+        chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
         async with aclosing(chunks):
             async for chunk in chunks:
                 text = tail + decoder.decode(chunk)
@@ -545,8 +545,8 @@ class _Framing:
                         yield items
                     async with aclosing(self._general(self._rest(rest, decoder, chunks))
                                         ) as general:
-                        async for items in general:
-                            yield items
+                        async for one in general:
+                            yield one
                     return
                 if items:
                     yield items
