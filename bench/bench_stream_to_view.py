@@ -95,7 +95,8 @@ def main() -> None:
 
     print(f"{args.tokens} tokens at up to {args.rate:.0f} tok/s, median of {args.repeat} runs")
     for direct, name in ((True, "per-event"), (False, "batched")):
-        print(f"  {name:9s} GUI CPU {med(direct, 'cpu'):6.2f} s ({med(direct, 'share'):4.0%} of a core) "
+        print(f"  {name:9s} GUI CPU {med(direct, 'cpu'):6.2f} s "
+              f"({med(direct, 'share'):4.0%} of a core) "
               f"{med(direct, 'appends'):6.0f} appends/s for {med(direct, 'events'):6.0f} "
               f"events/s, longest gap {med(direct, 'gap'):5.1f} ms")
     ratios = [d[1] / b[1] for d, b in zip(runs[True], runs[False], strict=True) if b[1] > 0]
