@@ -113,3 +113,23 @@ def test_nothing_sent_leaves_no_figures(qtbot, window, emulator) -> None:
     assert window.status.stats_text() == ""
     assert "Not sent" in window.status_message()
     assert not emulator.generations
+
+
+def test_a_flood_counts_every_stream_event_not_every_append(qtbot, make_emulator,
+                                                           make_window) -> None:
+    # Flat out, a network read's events arrive as one Tokens: the figures still count tokens.
+    emu = make_emulator(token_rate=4000, first_poll_delay=0.0, poll_interval=0.001)
+    window = make_window(emu.url)
+    wait_connected(qtbot, window)
+    window.settings_panel.set_values({"max_length": 300})
+    seen: list[LiveStats] = []
+    window.controller.stats_changed.connect(seen.append)
+    appends: list[str] = []
+    window.controller.text_appended.connect(appends.append)
+    generate(qtbot, window)
+    running = [s.tokens for s in seen if s.running]
+    generation = window.controller.generation
+    assert generation is not None
+    events = sum(r.events for r in generation.requests)
+    assert len(appends) < events / 4  # batched: far fewer appends than events
+    assert max(running) == events
