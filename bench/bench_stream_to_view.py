@@ -1,13 +1,14 @@
-"""What batching saves: CPU of the GUI process appending every event vs the Controller's
+"""What batching saves: CPU of the GUI process appending every network read vs the Controller's
 batching, through a shown MainWindow (KoboldClient, Generation, Controller, Story, StoryView).
 
 The emulator runs in its own process (so the CPU measured is the window's alone) at a fast
-model's pace, one event per network read: with `direct` the same Controller appends every
-event the moment it arrives (bench_latency's floor), otherwise at most one append a frame.
+model's pace, about one event per network read: with `direct` the same Controller appends
+every Tokens (one per network read, whatever events it carried) the moment it arrives
+(bench_latency's floor), otherwise at most one append a frame.
 Both stream the same tokens, alternately, repeated; a 5 ms heartbeat reports the longest gap.
 
-Rows (bench/report.py, no goal): GUI CPU per-event ÷ batched (per repeat), and the appends
-per second each made.
+Row (bench/report.py, no goal): GUI CPU per-read ÷ batched (one ratio per repeat), with the
+appends per second each made and their longest heartbeat gaps.
 
 Run: .venv/bin/python bench/bench_stream_to_view.py [--tokens 3000] [--rate 800] [--repeat 3]
 """
@@ -94,15 +95,15 @@ def main() -> None:
         return statistics.median(values)
 
     print(f"{args.tokens} tokens at up to {args.rate:.0f} tok/s, median of {args.repeat} runs")
-    for direct, name in ((True, "per-event"), (False, "batched")):
+    for direct, name in ((True, "per-read"), (False, "batched")):
         print(f"  {name:9s} GUI CPU {med(direct, 'cpu'):6.2f} s "
               f"({med(direct, 'share'):4.0%} of a core) "
               f"{med(direct, 'appends'):6.0f} appends/s for {med(direct, 'events'):6.0f} "
               f"events/s, longest gap {med(direct, 'gap'):5.1f} ms")
     ratios = [d[1] / b[1] for d, b in zip(runs[True], runs[False], strict=True) if b[1] > 0]
-    report.row("stream_to_view", f"GUI CPU, appending every event ÷ batched, "
+    report.row("stream_to_view", f"GUI CPU, appending every network read ÷ batched, "
                f"{args.rate:.0f} tok/s", ratios or [float("nan")],
-               detail=f"{args.tokens} tokens; per-event {med(True, 'cpu'):.2f} s "
+               detail=f"{args.tokens} tokens; per-read {med(True, 'cpu'):.2f} s "
                f"({med(True, 'appends'):.0f} appends/s) vs batched {med(False, 'cpu'):.2f} s "
                f"({med(False, 'appends'):.0f} appends/s); longest gap "
                f"{med(True, 'gap'):.1f} vs {med(False, 'gap'):.1f} ms")

@@ -24,7 +24,7 @@ CASES = {
                           "longest 5 ms heartbeat gap, 200 tok/s:",
                           "event received → text in the document, flat-out (under load):"]),
     "bench_stream_to_view.py": (["--tokens", "200", "--rate", "2000", "--repeat", "1"],
-                                ["GUI CPU, appending every event ÷ batched, 2000 tok/s:"]),
+                                ["GUI CPU, appending every network read ÷ batched, 2000 tok/s:"]),
 }
 
 
