@@ -44,8 +44,8 @@ from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QTextCursor  # noqa: E402
 from PySide6.QtWidgets import QApplication, QPlainTextEdit  # noqa: E402
 
-from kobold_gui.core.story import Segment, Story  # noqa: E402
 from kobold_gui.core.protocol import DEFAULT_URL  # noqa: E402
+from kobold_gui.core.story import Segment, Story  # noqa: E402
 from kobold_gui.ui.controller import Controller  # noqa: E402
 from kobold_gui.ui.main_window import MainWindow  # noqa: E402
 from kobold_gui.ui.story_view import StoryView  # noqa: E402
