@@ -11,6 +11,15 @@ alike), and prints medians, in one run:
 and how set_story shows the big story (in chunks, over several event-loop turns).
 Ratios near 1.0 mean the cost does not grow (goal ≤ 1.5).
 
+The issue-9 rows (bench/report.py, in `python -m bench`), each repeated --rows-repeat times:
+- "absorb 10k tokens into a 10 MB view ÷ empty": a run of --absorb-tokens appends, each with
+  an event-loop turn, timed whole, into the 10 MB story and into an empty one, alternating;
+- "one 200 KB paragraph …, 50 tok/s": a shown MainWindow (its Story and StoryView) whose
+  story ends in a --kilobytes paragraph without newlines gets --rate tokens a second from a
+  QTimer into its model segment (story.append_text, as the controller appends) for
+  --stream-seconds: the longest 5 ms heartbeat gap and the CPU share, vs the same stream
+  into an empty story, alternating.
+
 Run: .venv/bin/python bench/bench_story_view.py [--kilobytes 200] [--megabytes 10]
 """
 
@@ -20,15 +29,25 @@ import argparse
 import os
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark helpers, by name
+
+import report  # noqa: E402
+from measure import CpuMeter, Heartbeat  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QTextCursor  # noqa: E402
 from PySide6.QtWidgets import QApplication, QPlainTextEdit  # noqa: E402
 
+from kobold_gui.core.protocol import DEFAULT_URL  # noqa: E402
 from kobold_gui.core.story import Segment, Story  # noqa: E402
+from kobold_gui.ui.controller import Controller  # noqa: E402
+from kobold_gui.ui.main_window import MainWindow  # noqa: E402
 from kobold_gui.ui.story_view import StoryView  # noqa: E402
 
 TOKEN = " abc"
@@ -175,6 +194,111 @@ def streamed_memory(app: QApplication, text: str, bare: bool) -> float | None:
     return grown
 
 
+def absorb_rows(app: QApplication, long_story: str, tokens: int, repeat: int) -> None:
+    """Issue 9 row: the time to absorb a run of `tokens` appends (each followed by an
+    event-loop turn, shown and followed) into a 10 MB story ÷ into an empty one; the two runs
+    alternate, `repeat` times, so a busy spell slows both alike."""
+    cases = [Case(app, ""), Case(app, long_story)]
+    ratios: list[float] = []
+    pairs: list[tuple[float, float]] = []
+    for case in cases:  # warm up
+        for _ in range(20):
+            case.append()
+            app.processEvents()
+    for _ in range(repeat):
+        times = []
+        for case in cases:
+            started = time.perf_counter()
+            for _ in range(tokens):
+                case.append()
+                app.processEvents()
+            times.append(time.perf_counter() - started)
+        pairs.append((times[0], times[1]))
+        ratios.append(times[1] / times[0])
+    for case in cases:
+        assert case.view.plain_text() == case.story.text
+        case.close(app)
+    empty = statistics.median(p[0] for p in pairs)
+    big = statistics.median(p[1] for p in pairs)
+    mb = len(long_story) / 1e6
+    median = statistics.median(ratios)
+    report.row("story_view", f"absorb {tokens} tokens into a {mb:.3g} MB view ÷ empty", ratios,
+               goal="≤ 1.5", detail=f"{big * 1000:.0f} ms vs {empty * 1000:.0f} ms a run",
+               met=median <= 1.5)
+
+
+class _Running:
+    """Stands for the controller's generation task: the window as it is while a reply
+    streams (busy), so what follows the cursor between generations stays quiet, as it does."""
+
+    def done(self) -> bool:
+        return False
+
+
+def stream_at_rate(app: QApplication, window: MainWindow, seconds: float,
+                   rate: float) -> tuple[float, int, float]:
+    """Tokens at `rate` a second into the window's last (model) segment for `seconds`, by a
+    QTimer as the controller appends them: (longest heartbeat gap ms, gaps over 25 ms, CPU
+    share of one core)."""
+    story = window.story
+    interval = 1000.0 / rate
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(round(interval))
+    timer.timeout.connect(lambda: story.append_text(-1, TOKEN))
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    with CpuMeter() as cpu, Heartbeat() as beat:
+        timer.start()
+        loop.exec()
+        timer.stop()
+    return beat.longest_ms, beat.over(25), cpu.share
+
+
+def paragraph_rows(app: QApplication, long_paragraph: str, seconds: float, rate: float,
+                   repeat: int) -> None:
+    """Issue 9 rows: one long paragraph without newlines, streamed into at `rate` tokens a
+    second through a shown MainWindow (its Story and StoryView), vs the same stream into an
+    empty story, alternating, `repeat` times: the longest heartbeat gap and the CPU share."""
+    window = MainWindow(Controller(DEFAULT_URL, None))
+    window.show()
+    app.processEvents()
+    results: dict[str, list[tuple[float, int, float]]] = {"paragraph": [], "empty": []}
+    for _ in range(repeat):
+        for name in ("paragraph", "empty"):
+            story = Story([Segment("user", "Go on.\n"),
+                           Segment("model", long_paragraph if name == "paragraph" else "")])
+            window.controller._task = None
+            window.set_story(story)
+            window.controller._task = _Running()  # type: ignore[assignment]
+            view = window.output
+            while view.rendering():
+                app.processEvents()
+            app.processEvents()
+            bar = view.verticalScrollBar()
+            bar.setValue(bar.maximum())  # the reader follows the stream
+            app.processEvents()
+            results[name].append(stream_at_rate(app, window, seconds, rate))
+            assert view.plain_text() == story.text
+    window.controller._task = None
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    kb = len(long_paragraph) / 1000
+    para, empty = results["paragraph"], results["empty"]
+    gaps = [r[0] for r in para]
+    cpu = [r[2] * 100 for r in para]
+    what = f"one {kb:.0f} KB paragraph without newlines, {rate:.0f} tok/s"
+    report.row("story_view", f"{what}: longest gap", gaps, goal="< 25 ms", unit="ms",
+               detail=f"empty story {statistics.median(r[0] for r in empty):.1f} ms; gaps over "
+                      f"25 ms: {sum(r[1] for r in para)} in {repeat} × {seconds:g} s "
+                      f"(empty {sum(r[1] for r in empty)})",
+               met=statistics.median(gaps) < 25)
+    report.row("story_view", f"{what}: CPU", cpu, goal="< 15 %", unit="%",
+               detail=f"empty story {statistics.median(r[2] * 100 for r in empty):.1f} %",
+               met=statistics.median(cpu) < 15)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--kilobytes", type=float, default=200.0, help="the long paragraph")
@@ -182,11 +306,21 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=300, help="appends timed per case")
     p.add_argument("--stream-megabytes", type=float, default=1.0,
                    help="streamed to measure memory (0: skip)")
+    p.add_argument("--absorb-tokens", type=int, default=10_000,
+                   help="appends in one timed run of the absorb row (0: skip the row)")
+    p.add_argument("--stream-seconds", type=float, default=6.0,
+                   help="seconds of the 50 tok/s stream into the long paragraph (0: skip)")
+    p.add_argument("--rate", type=float, default=50.0, help="tokens a second for that stream")
+    p.add_argument("--rows-repeat", type=int, default=3, help="repeats of the issue-9 rows")
     args = p.parse_args()
     app = QApplication([])
     rng = random.Random(7)
     long_paragraph = paragraph(int(args.kilobytes * 1000), rng)
     long_story = prose(int(args.megabytes * 1_000_000), rng)
+    if args.absorb_tokens > 0:
+        absorb_rows(app, long_story, args.absorb_tokens, args.rows_repeat)
+    if args.stream_seconds > 0:
+        paragraph_rows(app, long_paragraph, args.stream_seconds, args.rate, args.rows_repeat)
 
     cases = [Case(app, ""), Case(app, prose(6000, rng)), Case(app, long_paragraph),
              Case(app, long_story)]

@@ -494,8 +494,8 @@ class Story:
         return number
 
     def reply_span(self, reply: int) -> tuple[int, int] | None:
-        """(first segment index, last + 1) of the reply, None when none of it is left."""
-        self._fold_tail()
+        """(first segment index, last + 1) of the reply, None when none of it is left.
+        Reads no text, so it does not fold a streamed tail (called on every token)."""
         first = next((i for i, s in enumerate(self._segments) if s.reply == reply), None)
         if first is None:
             return None
@@ -511,12 +511,14 @@ class Story:
         return self.segment_start(span[0]), self._ends[span[1] - 1]
 
     def last_reply(self) -> int | None:
-        """The reply the story ends with (what Retry replaces), None when it ends otherwise."""
-        self._fold_tail()
-        for seg in reversed(self._segments):
+        """The reply the story ends with (what Retry replaces), None when it ends otherwise.
+        Lengths come from the position index: folding the streamed tail here would copy the
+        whole reply on every token (the window asks after each one)."""
+        for index in range(len(self._segments) - 1, -1, -1):
+            seg = self._segments[index]
             if seg.reply is not None:
                 return seg.reply
-            if seg.text:
+            if self._ends[index] > self.segment_start(index):
                 return None
         return None
 

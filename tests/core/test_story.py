@@ -258,3 +258,18 @@ def test_a_newer_version_is_refused_with_a_typed_error() -> None:
 def test_foreign_or_damaged_data_raises_a_format_error(payload: bytes) -> None:
     with pytest.raises(StoryFormatError):
         Story.from_json(payload)
+
+
+def test_asking_for_the_last_reply_does_not_fold_the_streamed_tail() -> None:
+    """The window asks after every token (retry actions): folding there copied the whole
+    reply each time (quadratic in the reply's length)."""
+    story = Story()
+    story.append_segment("user", "Hi\n")
+    number = story.new_reply_id()
+    story.append_segment("model", reply=number)
+    story.append_text(-1, "one ")
+    story.append_text(-1, "two")
+    assert story.last_reply() == number
+    assert story.reply_span(number) == (1, 2)
+    assert story._tail == ["one ", "two"]  # not folded
+    assert story.text == "Hi\none two"
