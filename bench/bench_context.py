@@ -170,6 +170,7 @@ async def assembly(window: MainWindow, stories: dict[str, Story], repeat: int,
         for _ in range(repeat):
             context._timer.stop()  # noqa: SLF001  (the bench starts each plan itself)
             controller._cache_key = None  # noqa: SLF001  (a fresh token cache: cold)
+            controller._anchors.pop(story, None)  # noqa: SLF001  (and no cut yet: as opened)
             n = planned.count
             add("meter cold", *await timed(beat, context.preview_now,
                                            lambda n=n: planned.count > n))
