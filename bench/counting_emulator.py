@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 
 from kobold_gui.emulator import Emulator, EmulatorConfig
 from kobold_gui.emulator.http_handler import KoboldHandler
 
 _original = KoboldHandler._tokencount
+_printing = threading.Lock()  # handler threads answer at once: one whole line each
 
 
 def _telling(self: KoboldHandler, body: bytes | None) -> None:
@@ -23,7 +25,8 @@ def _telling(self: KoboldHandler, body: bytes | None) -> None:
         chars = len(json.loads(body or b"").get("prompt", ""))
     except (ValueError, AttributeError):
         chars = -1
-    print(f"tokencount {chars}", flush=True)
+    with _printing:
+        print(f"tokencount {chars}", flush=True)
     _original(self, body)
 
 

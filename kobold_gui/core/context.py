@@ -24,6 +24,7 @@ the plan says so (`estimated`), and estimates are never cached.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from math import ceil
@@ -128,6 +129,13 @@ class CutAnchor:
         return (self.start is not None and 0 < self.start < len(joined)
                 and available == self.available
                 and joined.startswith(self.head, self.start))
+
+    def holds(self, joined: str, available: int) -> bool:
+        """The previous plan's start (the beginning included) still applies and the text only
+        grew since: one count of the prompt from there decides (no piece is counted)."""
+        return (self.start is not None and len(joined) >= self.length
+                and (self.start == 0 and available == self.available
+                     and joined.startswith(self.head) or self.valid_for(joined, available)))
 
     def set(self, joined: str, start: int, available: int) -> None:
         self.start, self.available, self.length = start, available, len(joined)
@@ -283,6 +291,9 @@ async def build_request(story: Story, budget: Budget, count: Counter,
     sent: list[WorldInfoEntry] = []
     left_out: list[WorldInfoEntry] = []
     wi_tokens = 0
+    if len(matched) > 1:  # each is one round trip: asked all at once, not one after another
+        await counting.overhead()
+        await asyncio.gather(*(counting.cached(entry.content + "\n") for entry in matched))
     for entry in matched:  # whole entries, in the story's order, up to the cap
         tokens = await counting.cached(entry.content + "\n")
         if wi_tokens + tokens <= available * WI_CAP:
@@ -318,8 +329,7 @@ async def build_request(story: Story, budget: Budget, count: Counter,
             story_tokens=max(0, used - memory_tokens - wi_tokens - note_tokens),
             world_info=tuple(sent), wi_left_out=tuple(left_out), cut_kept=kept)
 
-    if anchor is not None and anchor.valid_for(joined, available) \
-            and len(joined) >= anchor.length:
+    if anchor is not None and anchor.holds(joined, available):
         # The cut stays put and the story only grew since (typing, a reply): one count of
         # the prompt as it would be sent says whether it still fits, no piece is counted.
         assert anchor.start is not None
