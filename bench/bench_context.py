@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import statistics
@@ -46,7 +47,6 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_H
 import report  # noqa: E402  (siblings, by name)
 from bench_story_files import make_story  # noqa: E402
 from measure import Heartbeat  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QTextCursor  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -138,8 +138,13 @@ class Planned:
     def _done(self, _plan: object) -> None:
         self.count += 1
 
+    def another(self) -> Callable[[], bool]:
+        """True once a preview finished after this call."""
+        n = self.count
+        return lambda: self.count > n
 
-async def timed(beat: Heartbeat, start: Callable[[], None],
+
+async def timed(beat: Heartbeat, start: Callable[[], object],
                 done: Callable[[], bool]) -> tuple[float, float]:
     await settle()
     beat.start()
@@ -179,14 +184,10 @@ async def assembly(window: MainWindow, stories: dict[str, Story], repeat: int,
             context._timer.stop()  # noqa: SLF001  (the bench starts each plan itself)
             controller._cache_key = None  # noqa: SLF001  (a fresh token cache: cold)
             controller._anchors.pop(story, None)  # noqa: SLF001  (and no cut yet: as opened)
-            n = planned.count
-            add("meter cold", *await timed(beat, context.preview_now,
-                                           lambda n=n: planned.count > n))
+            add("meter cold", *await timed(beat, context.preview_now, planned.another()))
             story.edit(len(story), len(story), "x")
             context._timer.stop()  # noqa: SLF001
-            n = planned.count
-            add("meter edit", *await timed(beat, context.preview_now,
-                                           lambda n=n: planned.count > n))
+            add("meter edit", *await timed(beat, context.preview_now, planned.another()))
 
             def shown() -> bool:
                 d = context.dialog
@@ -197,7 +198,7 @@ async def assembly(window: MainWindow, stories: dict[str, Story], repeat: int,
             context.dialog.hide()
             got: list[object] = []
             controller.context_planned.connect(got.append)
-            add("generate", *await timed(beat, window.generate, lambda: bool(got)))
+            add("generate", *await timed(beat, window.generate, functools.partial(bool, got)))
             controller.context_planned.disconnect(got.append)
             window.stop()
             await until(lambda: not controller.busy)
@@ -221,13 +222,13 @@ async def typing(window: MainWindow, server: CountingServer, story: Story, burst
     rows: dict[str, list[float]] = {"requests": [], "largest": [], "gap": []}
     for b in range(bursts):
         await settle()
-        mark, n = len(server.requests), planned.count
+        mark, another = len(server.requests), planned.another()
         beat.start()
         for word in range(5):
             for ch in f" w{b}x{word}":
-                QTest.keyClick(view, ch)
+                QTest.keyClicks(view, ch)
                 await asyncio.sleep(0.04)
-        await until(lambda n=n: planned.count > n, timeout=10)
+        await until(another, timeout=10)
         await asyncio.sleep(0.3)  # anything late would be counted too
         beat.stop()
         sizes = server.since(mark)

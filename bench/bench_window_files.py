@@ -40,11 +40,11 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from kobold_gui.core import storage  # noqa: E402
 from kobold_gui.core.protocol import DEFAULT_URL  # noqa: E402
 from kobold_gui.core.story import Story  # noqa: E402
+from kobold_gui.ui import session as session_module  # noqa: E402
 from kobold_gui.ui.controller import Controller  # noqa: E402
 from kobold_gui.ui.file_actions import FileActions  # noqa: E402
 from kobold_gui.ui.main_window import MainWindow  # noqa: E402
 from kobold_gui.ui.qtloop import install_loop  # noqa: E402
-from kobold_gui.ui import session as session_module  # noqa: E402
 from kobold_gui.ui.session import Session, install_session  # noqa: E402
 
 

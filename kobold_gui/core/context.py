@@ -443,5 +443,6 @@ async def _cut(text: str, room: int, counting: _Counting) -> int:
 __all__ = [
     "CUT_STEP", "MEMORY_CAP", "NOTE_CAP", "WI_CAP",
     "Budget", "BudgetError", "ContextOverflow", "ContextPlan", "Counter", "CutAnchor",
-    "TokenCache", "build_request", "context_tail", "estimate_tokens", "insert_note", "join_memory", "note_text",
+    "TokenCache", "build_request", "context_tail", "estimate_tokens", "insert_note",
+    "join_memory", "note_text",
 ]

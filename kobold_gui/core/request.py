@@ -113,5 +113,5 @@ def request_body(plan: ContextPlan, body_settings: Mapping[str, Any],
     return sampler_settings.build_body(plan.prompt, body_settings, genkey)
 
 
-__all__ = ["MAX_STOP_SEQUENCES", "context_window", "merge_stops", "plan_generation", "request_body", "user_turn",
-           "with_user_text"]
+__all__ = ["MAX_STOP_SEQUENCES", "context_window", "merge_stops", "plan_generation",
+           "request_body", "user_turn", "with_user_text"]
