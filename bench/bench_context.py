@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import functools
 import os
 import random
@@ -57,6 +58,8 @@ from kobold_gui.ui.main_window import MainWindow  # noqa: E402
 from kobold_gui.ui.qtloop import install_loop  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+#: BENCH_PROFILE=FILE: cProfile the measured plans (not the setup) into FILE
+PROFILE = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
 BENCH = "context"
 GAP_GOAL = 25.0
 WALL_GOAL = 1000.0
@@ -147,6 +150,8 @@ class Planned:
 async def timed(beat: Heartbeat, start: Callable[[], object],
                 done: Callable[[], bool]) -> tuple[float, float]:
     await settle()
+    if PROFILE is not None:
+        PROFILE.enable()
     beat.start()
     began = time.perf_counter()
     start()
@@ -154,6 +159,8 @@ async def timed(beat: Heartbeat, start: Callable[[], object],
     wall = (time.perf_counter() - began) * 1000
     await asyncio.sleep(0.02)  # the frame right after counts too
     beat.stop()
+    if PROFILE is not None:
+        PROFILE.disable()
     return wall, beat.longest_ms
 
 
@@ -312,6 +319,8 @@ def main() -> int:
     print(f"stories: small {len(stories['small']):,} chars and {args.megabytes:g} MB, "
           f"{args.entries} world-info entries each; medians (min–max)")
     show(results, typed, args.megabytes, args.entries, args.typing_megabytes)
+    if PROFILE is not None:
+        PROFILE.dump_stats(os.environ["BENCH_PROFILE"])
     return 0
 
 
