@@ -32,18 +32,20 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_H
               "KOBOLD_GUI_LOG_DIR"):
     os.environ[_name] = str(Path(_TMP.name) / _name.lower())  # never the user's own files
 
-from bench_story_files import make_story as story_of  # noqa: E402  (a sibling script)
+import report  # noqa: E402  (sibling scripts, by name)
+from bench_story_files import make_story as story_of  # noqa: E402
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from kobold_gui.core import storage  # noqa: E402
 from kobold_gui.core.protocol import DEFAULT_URL  # noqa: E402
 from kobold_gui.core.story import Story  # noqa: E402
+from kobold_gui.ui import session as session_module  # noqa: E402
 from kobold_gui.ui.controller import Controller  # noqa: E402
 from kobold_gui.ui.file_actions import FileActions  # noqa: E402
 from kobold_gui.ui.main_window import MainWindow  # noqa: E402
 from kobold_gui.ui.qtloop import install_loop  # noqa: E402
-from kobold_gui.ui.session import install_session  # noqa: E402
+from kobold_gui.ui.session import Session, install_session  # noqa: E402
 
 
 def make_story(megabytes: float) -> Story:
@@ -107,6 +109,49 @@ async def stream(window: MainWindow, beat: Heartbeat, seconds: float,
     return beat.longest()
 
 
+async def autosave(window: MainWindow, session: Session, beat: Heartbeat) -> tuple[float, float]:
+    """The window's autosave: a word typed into the story is journalled, and the session's
+    timer (every FLUSH_TIMER_MS) writes and fsyncs it once JOURNAL_INTERVAL has passed. The
+    wall time is that flush (the timer's own call, timed); the gap is the longest stall from
+    the edit until the flush is done."""
+    await settle()
+    journal = session.journal
+    assert journal is not None
+    flushes: list[float] = []
+    real = journal.flush
+
+    def timed_flush() -> None:
+        began = time.perf_counter()
+        real()
+        flushes.append((time.perf_counter() - began) * 1000)
+
+    journal.flush = timed_flush  # type: ignore[method-assign]
+    try:
+        beat.reset()
+        window.story.edit(len(window.story), len(window.story), " autosaved")
+        deadline = time.perf_counter() + 5
+        while not flushes and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
+    finally:
+        del journal.flush
+    assert flushes, "the session never flushed the journal"
+    return flushes[0], beat.longest()
+
+
+async def keep(window: MainWindow, session: Session, beat: Heartbeat) -> tuple[float, float]:
+    """Quitting with unsaved work ("Keep for Next Start"): the session writes the whole story
+    to session.json, the code `Session.shutdown` runs (here without closing the window)."""
+    await settle()
+    beat.reset()
+    began = time.perf_counter()
+    session_module._write_note(session._note_bytes(window.story),  # noqa: SLF001
+                               required=True)
+    wall = (time.perf_counter() - began) * 1000
+    await asyncio.sleep(0.02)
+    return wall, beat.longest()
+
+
 async def run(window: MainWindow, folder: Path, megabytes: float, repeat: int,
               stream_seconds: float) -> dict[str, dict[str, list[float]]]:
     files = window.file_actions
@@ -116,7 +161,8 @@ async def run(window: MainWindow, folder: Path, megabytes: float, repeat: int,
         source = folder / f"{label}.kstory"
         storage.save_story(source, story, force=True)
         rows: dict[str, list[float]] = {"open": [], "open gap": [], "save": [], "save gap": [],
-                                        "stream gap": []}
+                                        "stream gap": [], "autosave": [], "autosave gap": [],
+                                        "keep": [], "keep gap": []}
         for n in range(repeat):
             wall, gap = await measure(files, beat,
                                       functools.partial(files.open_path, source, asked=True))
@@ -124,6 +170,12 @@ async def run(window: MainWindow, folder: Path, megabytes: float, repeat: int,
             rows["open"].append(wall)
             rows["open gap"].append(gap)
             rows["stream gap"].append(await stream(window, beat, stream_seconds))
+            session = window.file_actions.session
+            if session is not None and session.journal is not None:
+                for name, measured in (("autosave", autosave), ("keep", keep)):
+                    wall, gap = await measured(window, session, beat)
+                    rows[name].append(wall)
+                    rows[f"{name} gap"].append(gap)
             window.story.append_segment("user", ".")  # something to save
             target = folder / f"{label}-copy-{n}.kstory"
             wall, gap = await measure(files, beat, functools.partial(files.save_to, target,
@@ -140,12 +192,21 @@ async def run(window: MainWindow, folder: Path, megabytes: float, repeat: int,
 def show(results: dict[str, dict[str, list[float]]], megabytes: float) -> None:
     print(f"story sizes: empty and {megabytes:g} MB; medians (min–max) in ms; "
           "gap = longest stall of a 5 ms heartbeat")
-    for row in ("open", "open gap", "save", "save gap", "stream gap"):
+    for row in ("open", "open gap", "save", "save gap", "stream gap", "autosave",
+                "autosave gap", "keep", "keep gap"):
         empty, big = results["empty"][row], results["big"][row]
+        if not big:
+            continue  # --no-session: nothing autosaves
         me, mb = statistics.median(empty), statistics.median(big)
         print(f"{row:9} empty {me:8.1f} ({min(empty):.1f}–{max(empty):.1f})   "
               f"{megabytes:g} MB {mb:8.1f} ({min(big):.1f}–{max(big):.1f})   "
               f"ratio {mb / me:6.2f}")
+        limit = 25.0 if row.endswith("gap") else 1000.0
+        what = {"keep": "keep at quit (session.json)", "stream gap": "stream gap (journal on)",
+                }.get(row, row)
+        report.row("window_files", f"{what} {megabytes:g} MB", big, goal=f"< {limit:g} ms",
+                   unit="ms", met=mb < limit,
+                   detail=f"empty story {me:.1f} ms; ratio {mb / max(me, 1e-3):.2f}")
 
 
 def main() -> int:

@@ -24,6 +24,7 @@ the plan says so (`estimated`), and estimates are never cached.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from math import ceil
@@ -31,7 +32,7 @@ from math import ceil
 from .errors import KoboldError
 from .prompt_layout import PromptLayout, story_layout
 from .story import Story, WorldInfoEntry
-from .worldinfo import Roll, matching_entries, world_info_text
+from .worldinfo import Roll, matching_entries, search_text, world_info_text
 
 Counter = Callable[[str], Awaitable[int]]
 
@@ -53,6 +54,10 @@ WI_CAP = 0.5
 CUT_STEP = 0.25
 #: Characters a CutAnchor compares to notice that the text before it was edited.
 _ANCHOR_HEAD = 64
+#: World-info entries matched between two turns of the event loop (see `_matching`).
+WI_SLICE = 25
+#: World-info contents counted at the same time (parallel round trips, bounded bursts).
+WI_COUNTS_AT_ONCE = 8
 #: Entries a TokenCache keeps before it starts over (a story's segments, not every substring).
 _CACHE_LIMIT = 20_000
 
@@ -122,21 +127,31 @@ class CutAnchor:
     start: int | None = None  # offset in the layout's joined pieces
     head: str = ""  # the text there, to notice an edit before it
     available: int = 0  # the budget it was made for: another budget cuts afresh
+    length: int = 0  # how long the joined pieces were: shorter now, the whole may fit again
 
     def valid_for(self, joined: str, available: int) -> bool:
         return (self.start is not None and 0 < self.start < len(joined)
                 and available == self.available
                 and joined.startswith(self.head, self.start))
 
+    def holds(self, joined: str, available: int) -> bool:
+        """The previous plan's start (the beginning included) still applies and the text only
+        grew since: one count of the prompt from there decides (no piece is counted)."""
+        return (self.start is not None and len(joined) >= self.length
+                and (self.start == 0 and available == self.available
+                     and joined.startswith(self.head) or self.valid_for(joined, available)))
+
     def set(self, joined: str, start: int, available: int) -> None:
-        self.start, self.available = start, available
+        self.start, self.available, self.length = start, available, len(joined)
         self.head = joined[start:start + _ANCHOR_HEAD]
 
 
 def estimate_tokens(text: str) -> int:
     """Deliberately high: ~3 ASCII characters a token, and a whole token for every other
     character (CJK and emoji often take one or more each)."""
-    ascii_chars = sum(1 for ch in text if ch < "\x80")
+    # counted in C: a Python loop over a context's worth of characters (131 K) is ~10 ms on
+    # the UI thread each time the meter plans without a server
+    ascii_chars = len(text) if text.isascii() else len(text.encode("ascii", "ignore"))
     return ceil(ascii_chars / 3) + (len(text) - ascii_chars)
 
 
@@ -223,6 +238,39 @@ def insert_note(text: str, note: str, depth: int) -> tuple[str, int | None]:
     return text[:position] + note + text[position:], position
 
 
+async def _matching(story: Story, available: int, roll: Roll | None) -> list[WorldInfoEntry]:
+    """The world-info entries whose keys are in the context, a slice of WI_SLICE entries at a
+    time with the event loop's turn between slices: 200 entries with keys that are not there
+    scan a context's worth of text ~400 times, ~20 ms at once, more than a frame."""
+    entries = story.world_info
+    if not entries:
+        return []
+    haystack = search_text(context_tail(story, available), story.wi_options)
+    matched: list[WorldInfoEntry] = []
+    for first in range(0, len(entries), WI_SLICE):
+        if first:
+            await asyncio.sleep(0)
+        matched += matching_entries(entries[first:first + WI_SLICE], haystack,
+                                    story.wi_options, roll, folded=True)
+    return matched
+
+
+def context_tail(story: Story, available: int) -> str:
+    """The story text world-info keys are looked for in: what the next request could hold at
+    most (`available` tokens of MAX_CHARS_PER_TOKEN characters each), as Lite looks in the
+    context it sends, not in a 10 MB story; taken from the newest segments, never joining the
+    whole story."""
+    limit = available * MAX_CHARS_PER_TOKEN
+    texts: list[str] = []
+    size = 0
+    for segment in reversed(story.segments):
+        texts.append(segment.text)
+        size += len(segment.text)
+        if size >= limit:
+            break
+    return "".join(reversed(texts))[-limit:]
+
+
 def join_memory(memory: str, world_info: str) -> str:
     """World info after memory, on a line of its own."""
     if memory and world_info and not memory[-1].isspace():
@@ -233,13 +281,16 @@ def join_memory(memory: str, world_info: str) -> str:
 async def build_request(story: Story, budget: Budget, count: Counter,
                         cache: TokenCache | None = None, *,
                         layout: PromptLayout | None = None, anchor: CutAnchor | None = None,
-                        roll: Roll | None = None) -> ContextPlan:
+                        roll: Roll | None = None, offset: int = 0) -> ContextPlan:
     """The prompt and memory for the next generation from `story`. Keep `cache` between calls
     (per server and model) so unchanged segments are not counted again, and `anchor` (per
     story) so the prompt keeps its start between turns; without one the cut is the smallest
     that fits. `layout` is the story in its mode (default: plain text); `roll` decides world
-    info with a probability (default: random)."""
+    info with a probability (default: random). `offset`: `story` holds only the newest
+    segments of a longer one (see `context_window`), that many characters after its start;
+    the plan's cut and the anchor count from the longer story's start."""
     layout = layout if layout is not None else story_layout(story)
+    outer, anchor = anchor, _local(anchor, offset)
     counting = _Counting(count, cache if cache is not None else TokenCache())
     available = budget.available
 
@@ -257,11 +308,15 @@ async def build_request(story: Story, budget: Budget, count: Counter,
             f"the author's note takes about {note_tokens} tokens, more than {NOTE_CAP:.0%} of "
             f"the {available} tokens the prompt may use: shorten it or raise the context length")
 
-    matched = (matching_entries(story.world_info, story.text, story.wi_options, roll)
-               if story.world_info else [])
+    matched = await _matching(story, available, roll)
     sent: list[WorldInfoEntry] = []
     left_out: list[WorldInfoEntry] = []
     wi_tokens = 0
+    if len(matched) > 1:  # each is one round trip: a few at a time, not one after another
+        await counting.overhead()
+        for first in range(0, len(matched), WI_COUNTS_AT_ONCE):
+            await asyncio.gather(*(counting.cached(entry.content + "\n")
+                                   for entry in matched[first:first + WI_COUNTS_AT_ONCE]))
     for entry in matched:  # whole entries, in the story's order, up to the cap
         tokens = await counting.cached(entry.content + "\n")
         if wi_tokens + tokens <= available * WI_CAP:
@@ -285,19 +340,35 @@ async def build_request(story: Story, budget: Budget, count: Counter,
             f"tokens the prompt may use: shorten them or raise the context length")
     pieces = [piece for piece in layout.pieces if piece]
     joined = "".join(pieces)
+
+    def plan(prompt: str, used: int, start: int, position: int | None,
+             kept: bool) -> ContextPlan:
+        if outer is not None:
+            outer.set(joined, start, available)
+            outer.start, outer.length = start + offset, outer.length + offset
+        return ContextPlan(
+            prompt, memory, used, available, start + offset, counting.estimated, position,
+            memory_tokens=memory_tokens, wi_tokens=wi_tokens, note_tokens=note_tokens,
+            story_tokens=max(0, used - memory_tokens - wi_tokens - note_tokens),
+            world_info=tuple(sent), wi_left_out=tuple(left_out), cut_kept=kept)
+
+    if anchor is not None and anchor.holds(joined, available):
+        # The cut stays put and the story only grew since (typing, a reply): one count of
+        # the prompt as it would be sent says whether it still fits, no piece is counted.
+        assert anchor.start is not None
+        prompt, position = insert_note(joined[anchor.start:], note_block,
+                                       story.authors_note.depth)
+        prompt += layout.suffix
+        used = await counting.raw(memory + prompt)
+        if used <= available:
+            return plan(prompt, used, anchor.start, position, True)
     start, kept_anchor = await _choose_start(pieces, joined, room, counting, anchor, available)
     for _ in range(_MAX_SHRINKS):
         prompt, position = insert_note(joined[start:], note_block, story.authors_note.depth)
         prompt += layout.suffix
         used = await counting.raw(memory + prompt)
         if used <= available:
-            if anchor is not None:
-                anchor.set(joined, start, available)
-            return ContextPlan(
-                prompt, memory, used, available, start, counting.estimated, position,
-                memory_tokens=memory_tokens, wi_tokens=wi_tokens, note_tokens=note_tokens,
-                story_tokens=max(0, used - memory_tokens - wi_tokens - note_tokens),
-                world_info=tuple(sent), wi_left_out=tuple(left_out), cut_kept=kept_anchor)
+            return plan(prompt, used, start, position, kept_anchor)
         room -= used - available + SAFETY_MARGIN
         if room <= 0:
             break
@@ -306,6 +377,14 @@ async def build_request(story: Story, budget: Budget, count: Counter,
     raise ContextOverflow(
         f"the story could not be fitted into {available} tokens next to memory and the "
         f"author's note: shorten them or raise the context length")
+
+
+def _local(anchor: CutAnchor | None, offset: int) -> CutAnchor | None:
+    """`anchor` in the coordinates of a story window starting `offset` characters in."""
+    if anchor is None or not offset:
+        return anchor
+    start = None if anchor.start is None or anchor.start < offset else anchor.start - offset
+    return CutAnchor(start, anchor.head, anchor.available, anchor.length - offset)
 
 
 def _target(room: int, anchor: CutAnchor | None) -> int:
@@ -320,8 +399,10 @@ async def _choose_start(pieces: list[str], joined: str, room: int, counting: _Co
     """Where the story text sent starts: the beginning when all of it fits, else the
     anchor's start while the text from there fits, else a fresh cut."""
     whole = 0
-    for piece in pieces:
+    for piece in reversed(pieces):  # newest first: a long story stops at the context's size
         whole += await counting.cached(piece)
+        if whole > room:
+            break
     if whole <= room:
         return 0, anchor is not None and anchor.start == 0
     if anchor is not None and anchor.valid_for(joined, available):
@@ -385,5 +466,6 @@ async def _cut(text: str, room: int, counting: _Counting) -> int:
 __all__ = [
     "CUT_STEP", "MEMORY_CAP", "NOTE_CAP", "WI_CAP",
     "Budget", "BudgetError", "ContextOverflow", "ContextPlan", "Counter", "CutAnchor",
-    "TokenCache", "build_request", "estimate_tokens", "insert_note", "join_memory", "note_text",
+    "TokenCache", "build_request", "context_tail", "estimate_tokens", "insert_note",
+    "join_memory", "note_text",
 ]

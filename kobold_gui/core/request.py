@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from . import settings as sampler_settings
-from .context import Budget, ContextPlan, CutAnchor, TokenCache, build_request
+from .context import (
+    MAX_CHARS_PER_TOKEN,
+    Budget,
+    ContextPlan,
+    CutAnchor,
+    TokenCache,
+    build_request,
+)
 from .modes import layout_for, turn_break
 from .protocol import ServerInfo
 from .story import Segment, Story
@@ -38,6 +45,26 @@ def with_user_text(story: Story, user_text: str) -> Story:
                  authors_note=story.authors_note, world_info=story.world_info,
                  mode=story.mode, mode_options=story.mode_options,
                  wi_options=story.wi_options)
+
+
+def context_window(story: Story, available: int) -> tuple[Story, int]:
+    """The newest segments of `story` that a request of `available` tokens could ever hold
+    (MAX_CHARS_PER_TOKEN characters a token at most, the bound the cut search uses too), as a
+    story of their own, and how many characters come before them. Planning a 10 MB story
+    lays out (thinking tags searched, turns tagged), joins and searches only its tail, so the
+    cost follows the context, not the story. Segments are immutable: no text is copied."""
+    limit = available * MAX_CHARS_PER_TOKEN
+    segments = story.segments
+    first, size = len(segments), 0
+    while first > 0 and size < limit:
+        first -= 1
+        size += len(segments[first].text)
+    if first == 0:
+        return story, 0
+    window = Story(segments[first:], memory=story.memory, authors_note=story.authors_note,
+                   world_info=story.world_info, mode=story.mode,
+                   mode_options=story.mode_options, wi_options=story.wi_options)
+    return window, len(story) - size
 
 
 def user_turn(story: Story, user_text: str) -> str:
@@ -65,10 +92,10 @@ async def plan_generation(story: Story, user_text: str, settings: Mapping[str, A
     the reason; nothing is changed then (the story is never touched here)."""
     values = sampler_settings.validate(settings)
     budget = Budget(int(values["max_context_length"]), int(values["max_length"]))
-    target = with_user_text(story, user_text)
+    target, offset = context_window(with_user_text(story, user_text), budget.available)
     layout = layout_for(target, server.version if server is not None else None)
     plan = await build_request(target, budget, client.tokencount, cache, layout=layout,
-                               anchor=anchor, roll=roll)
+                               anchor=anchor, roll=roll, offset=offset)
     body_settings = dict(values)
     body_settings["memory"] = plan.memory or None  # sent once, in its own field
     if layout.stop_sequences:
@@ -86,5 +113,5 @@ def request_body(plan: ContextPlan, body_settings: Mapping[str, Any],
     return sampler_settings.build_body(plan.prompt, body_settings, genkey)
 
 
-__all__ = ["MAX_STOP_SEQUENCES", "merge_stops", "plan_generation", "request_body", "user_turn",
-           "with_user_text"]
+__all__ = ["MAX_STOP_SEQUENCES", "context_window", "merge_stops", "plan_generation",
+           "request_body", "user_turn", "with_user_text"]

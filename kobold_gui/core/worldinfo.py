@@ -75,10 +75,13 @@ def key_match(entry: WorldInfoEntry, haystack: str, case_sensitive: bool = False
 
 
 def matching_entries(entries: Iterable[WorldInfoEntry], story_text: str,
-                     options: WorldInfoOptions, roll: Roll | None = None) -> list[WorldInfoEntry]:
+                     options: WorldInfoOptions, roll: Roll | None = None, *,
+                     folded: bool = False) -> list[WorldInfoEntry]:
     """The entries that go into the request, in the story's order. `roll` is asked once per
-    key-matched entry whose probability is below 100 (default: a fresh random roll)."""
-    haystack = search_text(story_text, options)
+    key-matched entry whose probability is below 100 (default: a fresh random roll).
+    `folded`: `story_text` is already `search_text(...)` (cut and case-folded once for many
+    calls, when the entries are matched a slice at a time)."""
+    haystack = story_text if folded else search_text(story_text, options)
     roller = roll or random_roll()
     chosen: list[WorldInfoEntry] = []
     for entry in entries:

@@ -415,8 +415,11 @@ class Controller(QObject):
             if story.revision == revision:
                 break
         assert result is not None
-        if not preview:
+        if not preview or anchor.start is None:
+            # a first preview sets the cut the next ones (and Generate) keep while it fits,
+            # so the meter's next plan costs one count of the prompt (core/context.py)
             anchor.__dict__.update(trial.__dict__)
+        if not preview:
             self._wi_random.setstate(rolls.getstate())
         return result
 

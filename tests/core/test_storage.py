@@ -279,3 +279,33 @@ def test_replay_equals_the_live_story_for_random_sessions(tmp_path: Path, seed: 
                 story.redo()
         journal.close()
         assert replay(path).segments == story.segments
+
+
+def test_an_undo_snapshot_is_encoded_off_the_calling_thread_and_lines_stay_in_order(
+        tmp_path, monkeypatch) -> None:
+    """Issue 9: an undo in a 10 MB story made the journal encode and write the whole story on
+    the UI thread (~140 ms); the snapshot now goes to a worker, the lines after it wait."""
+    import threading
+
+    from kobold_gui.core import storage as storage_module
+    from kobold_gui.core.story import Story
+
+    threads: list[str] = []
+    real = storage_module._dict_pieces
+
+    def spying(data):
+        threads.append(threading.current_thread().name)
+        return real(data)
+
+    monkeypatch.setattr(storage_module, "_dict_pieces", spying)
+    story = Story()
+    story.append_segment("user", "One. ")
+    journal = storage_module.Journal(tmp_path / "j.journal")
+    journal.attach(story)
+    story.append_segment("model", "Two. ")
+    assert story.undo()
+    story.append_segment("user", "Three. ")  # recorded while the snapshot may still be written
+    journal.flush()
+    assert threads and all(name != threading.current_thread().name for name in threads)
+    assert storage_module.replay(tmp_path / "j.journal").text == "One. Three. "
+    journal.close()
