@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -17,6 +18,8 @@ from .display import INSTALL_HINT, display_problem
 from .options import OptionError, add_common_options, resilience_config, resolve_password
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
     from .ui.main_window import MainWindow
 
 #: What `--demo` puts in the prompt editor, so a new user only has to press Ctrl+Enter.
@@ -25,6 +28,9 @@ SELF_TEST_PROMPT = "Self-test. The kobold said: "
 SELF_TEST_TIMEOUT = 40.0
 #: Closing the window must never hang the process: cleanup gets this long.
 SHUTDOWN_TIMEOUT = 8.0
+#: bench/bench_startup.py sets this: the first paint of the window prints
+#: "first-frame <time.monotonic()>" on stdout (CLOCK_MONOTONIC is shared with the parent).
+FIRST_FRAME_ENV = "KOBOLD_GUI_FIRST_FRAME"
 
 
 def parse_args(argv: list[str] | None = None,
@@ -116,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     install_session(window, fresh=args.self_test)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
+    if os.environ.get(FIRST_FRAME_ENV):
+        after_first_paint(window, lambda: print(f"first-frame {time.monotonic():.6f}",
+                                                flush=True))
     window.show()
     controller.connect_to(url, password)
 
@@ -154,6 +163,21 @@ def main(argv: list[str] | None = None) -> int:
             emulator.stop()
     logging.getLogger(__name__).info("kobold-gui exited (%s)", code)
     return code
+
+
+def after_first_paint(widget: QWidget, callback: Callable[[], None]) -> None:
+    """Call `callback` once, as `widget` is first painted (before its paint handler runs)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+            if event.type() == QEvent.Type.Paint and watched is widget:
+                widget.removeEventFilter(self)
+                self.deleteLater()
+                callback()
+            return False
+
+    widget.installEventFilter(FirstPaint(widget))
 
 
 async def self_test(window: MainWindow, timeout: float = SELF_TEST_TIMEOUT) -> int:
