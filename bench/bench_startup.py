@@ -140,7 +140,7 @@ def run_one(kind: str, url: str, requests: RequestLog, settle: float, idle: floa
             time.sleep(idle)
             cpu1, wall1 = cpu_seconds(proc.pid), time.monotonic()
             if proc.poll() is not None:
-                raise RuntimeError(f"{kind} exited early: {proc.stderr.read().decode()}")
+                raise RuntimeError(f"{kind} exited early: {_stderr(proc)}")
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -170,8 +170,12 @@ def _first_frame(proc: subprocess.Popen[bytes], timeout: float) -> float:
                     return float(line.split()[1])
         elif proc.poll() is not None:
             break
-    err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
+    err = _stderr(proc) if proc.poll() is not None else ""
     raise RuntimeError(f"no first frame reported (exit {proc.poll()}): {err[-2000:]}")
+
+
+def _stderr(proc: subprocess.Popen[bytes]) -> str:
+    return proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
 
 
 def main() -> int:

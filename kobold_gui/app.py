@@ -31,6 +31,8 @@ SHUTDOWN_TIMEOUT = 8.0
 #: bench/bench_startup.py sets this: the first paint of the window prints
 #: "first-frame <time.monotonic()>" on stdout (CLOCK_MONOTONIC is shared with the parent).
 FIRST_FRAME_ENV = "KOBOLD_GUI_FIRST_FRAME"
+#: a window that is never painted (minimized) still connects after this long
+FIRST_FRAME_FALLBACK_MS = 1500
 
 
 def parse_args(argv: list[str] | None = None,
@@ -125,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get(FIRST_FRAME_ENV):
         after_first_paint(window, lambda: print(f"first-frame {time.monotonic():.6f}",
                                                 flush=True))
+    connect_after_first_frame(window, lambda: controller.connect_to(url, password))
     window.show()
-    controller.connect_to(url, password)
 
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
@@ -163,6 +165,29 @@ def main(argv: list[str] | None = None) -> int:
             emulator.stop()
     logging.getLogger(__name__).info("kobold-gui exited (%s)", code)
     return code
+
+
+def connect_after_first_frame(window: QWidget, connect: Callable[[], None],
+                              fallback_ms: int = FIRST_FRAME_FALLBACK_MS) -> None:
+    """Run `connect` once the window's first frame is on screen, not before.
+
+    Building the client (an SSL context) and the first request cost more than the window's
+    own first frame: done before it, the user looks at nothing for that long. A 0 ms timer
+    after the first paint lets that frame reach the screen first; the fallback connects a
+    window that is never painted (started minimized, on another desktop) anyway.
+    """
+    from PySide6.QtCore import QTimer
+
+    done = False
+
+    def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            connect()
+
+    after_first_paint(window, lambda: QTimer.singleShot(0, once))
+    QTimer.singleShot(fallback_ms, once)
 
 
 def after_first_paint(widget: QWidget, callback: Callable[[], None]) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from . import settings as sampler_settings
 from .context import Budget, ContextPlan, CutAnchor, TokenCache, build_request
 from .modes import layout_for, turn_break
-from .protocol import ServerInfo
+from .serverinfo import ServerInfo
 from .story import Segment, Story
 from .worldinfo import Roll
 
