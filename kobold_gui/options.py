@@ -19,7 +19,7 @@ from typing import TextIO
 from . import __version__
 from .core import errors as E
 from .core.generation import ResilienceConfig
-from .core.protocol import DEFAULT_URL, authorization_header, normalize_url
+from .core.serverinfo import DEFAULT_URL, authorization_header, normalize_url
 
 DEFAULT_RETRIES = 5
 DEFAULT_RETRY_MAX_DELAY = 30.0

@@ -54,5 +54,6 @@ def test_one_command_runs_every_benchmark() -> None:
                        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert r.returncode == 0, r.stderr
     headers = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("== ")]
-    assert headers == ["throughput", "latency", "stream_to_view", "story_view", "story_files",
-                       "window_files"]
+    assert headers == ["throughput", "latency", "stream_to_view", "story_view", "memory",
+                       "startup", "context", "story_files", "window_files"]
+    assert "| benchmark | metric | goal |" in r.stdout  # the summary table of every row

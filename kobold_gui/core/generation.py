@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from .events import (
@@ -44,7 +44,6 @@ from .events import (
     StateChanged,
     Tokens,
 )
-from .protocol import KoboldClient, Perf, StreamEvent
 from .recovery import (
     ServerFacts,
     continuation_body,
@@ -58,6 +57,9 @@ from .settings import build_body
 from .stall import Probe, StallWatch, Verdict, describe, server_done
 from .stoptrim import StopTrimmer
 from .textmerge import RequestText, ShownText
+
+if TYPE_CHECKING:  # the client comes from the caller: importing httpx here would cost ~30 ms
+    from .protocol import KoboldClient, Perf, StreamEvent
 
 log = logging.getLogger(__name__)
 

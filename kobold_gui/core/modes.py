@@ -39,7 +39,7 @@ from typing import Literal
 
 from . import thinking
 from .prompt_layout import PromptLayout
-from .protocol import ServerVersion
+from .serverinfo import ServerVersion
 from .story import ModeOptions, Story
 
 Role = Literal["user", "assistant"]

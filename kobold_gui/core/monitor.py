@@ -11,11 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import errors as E
 from .events import ConnectionState, Event, Retrying, ServerChanged, StateChanged
-from .protocol import KoboldClient, ServerInfo
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:  # the client is given: no httpx import for the window that owns a monitor
+    from .protocol import KoboldClient, ServerInfo
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import settings as sampler_table
 from .errors import InvalidSettings, InvalidURL
-from .protocol import normalize_url
+from .serverinfo import normalize_url
 from .storage import atomic_write, config_dir
 
 log = logging.getLogger(__name__)

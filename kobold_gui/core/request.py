@@ -23,7 +23,7 @@ from .context import (
     build_request,
 )
 from .modes import layout_for, turn_break
-from .protocol import ServerInfo
+from .serverinfo import ServerInfo
 from .story import Segment, Story
 from .worldinfo import Roll
 

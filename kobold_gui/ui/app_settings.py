@@ -25,8 +25,8 @@ from PySide6.QtWidgets import QCompleter, QLineEdit, QStyle
 
 from ..core.errors import InvalidURL
 from ..core.prefs import Prefs, clean_samplers, load_prefs, prefs_path, save_prefs
-from ..core.protocol import DEFAULT_URL, ServerInfo, normalize_url
 from ..core.secrets import NO_KEYRING_NOTE, PasswordStore
+from ..core.serverinfo import DEFAULT_URL, ServerInfo, normalize_url
 
 if TYPE_CHECKING:
     from .main_window import MainWindow

@@ -26,7 +26,7 @@ import random
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -55,9 +55,9 @@ from ..core.events import (
 from ..core.generation import Generation, ResilienceConfig
 from ..core.logs import register_secret
 from ..core.monitor import ConnectionMonitor
-from ..core.protocol import DEFAULT_URL, KoboldClient, ServerInfo
 from ..core.reply import ReplyWriter, reply_meta
 from ..core.request import plan_generation, user_turn
+from ..core.serverinfo import DEFAULT_URL, ServerInfo
 from ..core.stats import LiveStats, meta_stats, rate
 from ..core.story import (
     Author,
@@ -67,6 +67,9 @@ from ..core.story import (
     StoryEvent,
 )
 from ..core.worldinfo import random_roll
+
+if TYPE_CHECKING:
+    from ..core.protocol import KoboldClient
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +199,8 @@ class Controller(QObject):
     def connect_to(self, url: str, password: str | None = None) -> None:
         """(Re)connect: a client for `url`, and a monitor that keeps its state true."""
         register_secret(password)
+        from ..core.protocol import KoboldClient  # httpx: first needed here, after the frame
+
         try:
             client = KoboldClient(url, password)
         except E.KoboldError as err:
@@ -225,6 +230,8 @@ class Controller(QObject):
                     done: Callable[[ServerInfo | None, str], None]) -> None:
         """Ask the server at `url` who it is, without switching to it (the server panel's
         Test button): `done(info, "")` or `done(None, why)`, later, on the Qt thread."""
+        from ..core.protocol import KoboldClient
+
         try:
             client = KoboldClient(url, password)
         except E.KoboldError as err:

@@ -42,7 +42,7 @@ from ..core import settings
 from ..core.context import ContextPlan
 from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
-from ..core.protocol import DEFAULT_URL, ServerInfo
+from ..core.serverinfo import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
 from .accessibility import name_from_hints
 from .appearance import Appearance

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from ..core import modes
 from ..core.escapes import escape, unescape
-from ..core.protocol import ServerInfo, ServerVersion
+from ..core.serverinfo import ServerInfo, ServerVersion
 from ..core.story import FieldsChanged, Mode, Reset, Story, StoryEvent
 from .plain import plain_label
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from ..core import presets as P
 from ..core import settings
-from ..core.protocol import ServerInfo
+from ..core.serverinfo import ServerInfo
 from ..core.settings import ServerFeatures
 from .plain import plain_label, set_plain_tooltip
 from .settings_panel import SettingsPanel

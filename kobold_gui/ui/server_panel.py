@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.protocol import DEFAULT_URL, ServerInfo
+from ..core.serverinfo import DEFAULT_URL, ServerInfo
 from .plain import plain_label, set_plain_tooltip
 
 if TYPE_CHECKING:

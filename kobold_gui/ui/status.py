@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.events import ConnectionState, Retrying, finish_words
-from ..core.protocol import ServerInfo
+from ..core.serverinfo import ServerInfo
 from ..core.stats import LiveStats, stats_text
 from ..core.story import GenerationMeta
 from .plain import make_plain, plain_label, set_plain_tooltip
