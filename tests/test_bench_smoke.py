@@ -30,16 +30,6 @@ def test_window_files_benchmark_runs_and_prints_its_gaps() -> None:
                    for line in r.stdout.splitlines()), r.stdout
 
 
-def test_story_view_benchmark_runs_and_prints_its_ratios() -> None:
-    r = subprocess.run([sys.executable, str(BENCH / "bench_story_view.py"), "--kilobytes", "5",
-                        "--megabytes", "0.05", "--repeat", "5",
-                        "--stream-megabytes", "0.01"], capture_output=True, text=True,
-                       timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert r.returncode == 0, r.stderr
-    for row in ("paragraph", "story", "bare"):
-        assert any(line.startswith(row) and "ratio" in line for line in r.stdout.splitlines())
-
-
 def test_throughput_benchmark_runs_and_prints_its_ratio() -> None:
     r = subprocess.run([sys.executable, str(BENCH / "bench_throughput.py"), "--tokens", "300",
                         "--repeat", "1"], capture_output=True, text=True, timeout=120,
