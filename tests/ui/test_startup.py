@@ -3,19 +3,14 @@ httpx is imported by the first connect, not by the window, and the app still con
 
 from __future__ import annotations
 
-import logging
-import os
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from kobold_gui.app import FIRST_FRAME_ENV, connect_after_first_frame
+from kobold_gui.app import connect_after_first_frame
 from kobold_gui.core import errors as E
 from kobold_gui.core.serverinfo import normalize_url
 
@@ -113,58 +108,3 @@ def test_a_window_never_painted_still_connects(qtbot) -> None:
     window.show()
     qtbot.wait(100)
     assert connected == [1]
-
-
-class Requests(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.times: list[float] = []
-        self.lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self.lock:
-            self.times.append(time.monotonic())
-
-
-@pytest.fixture
-def request_log() -> Iterator[Requests]:
-    handler = Requests()
-    log = logging.getLogger("kobold_gui.emulator.http_handler")
-    level, propagate = log.level, log.propagate
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    log.addHandler(handler)
-    yield handler
-    log.removeHandler(handler)
-    log.setLevel(level)
-    log.propagate = propagate
-
-
-def test_the_app_paints_before_any_request_and_then_connects(make_emulator, request_log,
-                                                             tmp_path: Path) -> None:
-    emulator = make_emulator()
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **{FIRST_FRAME_ENV: "1"})
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",
-                 "KOBOLD_GUI_LOG_DIR"):
-        env[name] = str(tmp_path / name)
-    env.pop("KOBOLD_PASSWORD", None)
-    proc = subprocess.Popen([sys.executable, "-c", SPY, "--url", emulator.url], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE,
-                            stderr=(tmp_path / "stderr").open("w"), text=True)
-    try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        while not lines or not lines[-1].startswith("first-frame "):
-            lines.append(proc.stdout.readline())
-            assert lines[-1], (lines, (tmp_path / "stderr").read_text())
-        frame = float(lines[-1].split()[1])
-        assert "at-first-paint httpx=False\n" in lines, lines
-        deadline = time.monotonic() + 20
-        while not request_log.times and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert request_log.times, ("the app did not connect on its own",
-                                   (tmp_path / "stderr").read_text())
-        assert min(request_log.times) > frame
-    finally:
-        proc.terminate()
-        proc.wait(10)
