@@ -54,6 +54,7 @@ from ..core.events import (
 )
 from ..core.generation import Generation, ResilienceConfig
 from ..core.logs import register_secret
+from ..core.memory import release_freed_memory
 from ..core.monitor import ConnectionMonitor
 from ..core.reply import ReplyWriter, reply_meta
 from ..core.request import plan_generation, user_turn
@@ -589,6 +590,7 @@ class Controller(QObject):
             self._finish_reply("stopped" if outcome.stopped else outcome.finish_reason)
         else:
             self._finish_reply("failed")
+        release_freed_memory()  # what the stream freed (chunks, buffers), back to the system
         self.busy_changed.emit(False)
         self.reply_start_changed.emit(None)
         if g is not None and g.mode == "poll":
