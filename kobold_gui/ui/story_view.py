@@ -700,22 +700,30 @@ class StoryView(QPlainTextEdit):
         bar = self.verticalScrollBar()
         value, follow = bar.value(), bar.value() >= bar.maximum() - _FOLLOW_SLACK
         lines = _line_count(start, end)  # the scroll bar counts lines
-        self._put_back(_PutBack(self._map.view_hi(s), self._map.view_lo(e), s,
-                                self._pieces(s, e),
-                                [b for b in self._map.breaks if s < b < e], False))
-        release_freed_memory()  # the old layouts' memory, back to the system
-        if (self.textCursor().anchor(), self.textCursor().position()) != (anchor, position):
-            user.setPosition(anchor)
-            user.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
-            self.setTextCursor(user)  # (this scrolls to it: the scroll is set again below)
-        if self.decor.spans:
-            self.decor.schedule()  # the blocks written afresh are visible again
-        if follow:
-            bar.setValue(bar.maximum())
-        elif end.position() <= top.position():  # above the reader: fewer lines above them
-            bar.setValue(value - lines + _line_count(doc.findBlock(va), end))
-        else:
-            bar.setValue(value)
+        # while the text is written again the document is shorter for a moment, so Qt's top
+        # block (a block number) lands in the middle of the story; with the viewport's updates
+        # on, putting the scroll back lays out a screenful there that nobody sees and nothing
+        # would release (one per recycling: ~13 MB after a 10 MB reply)
+        self.viewport().setUpdatesEnabled(False)
+        try:
+            self._put_back(_PutBack(self._map.view_hi(s), self._map.view_lo(e), s,
+                                    self._pieces(s, e),
+                                    [b for b in self._map.breaks if s < b < e], False))
+            release_freed_memory()  # the old layouts' memory, back to the system
+            if (self.textCursor().anchor(), self.textCursor().position()) != (anchor, position):
+                user.setPosition(anchor)
+                user.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
+                self.setTextCursor(user)  # (this scrolls to it: the scroll is set again below)
+            if self.decor.spans:
+                self.decor.schedule()  # the blocks written afresh are visible again
+            if follow:
+                bar.setValue(bar.maximum())
+            elif end.position() <= top.position():  # above the reader: fewer lines above them
+                bar.setValue(value - lines + _line_count(doc.findBlock(va), end))
+            else:
+                bar.setValue(value)
+        finally:
+            self.viewport().setUpdatesEnabled(True)
 
     def _break_at_wrap(self) -> None:
         """Keep the paragraph being streamed into short where nobody sees it: once it is past
