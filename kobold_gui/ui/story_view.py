@@ -16,7 +16,9 @@ Two kinds of things are shown that are not story text, and both stay outside sto
 
 Two more costs are kept flat: set_story shows a long story over several event-loop turns
 (RENDER_CHUNK), and streamed text is written afresh now and then (RECYCLE_CHARS) so Qt drops
-the layouts it would otherwise keep for every paragraph it ever laid out.
+the layouts it would otherwise keep for every paragraph it ever laid out. Qt also lays out
+paragraphs nobody sees (the last screenful, to size the scroll bar), so neither of those lets
+it do that at every step (RENDER_RESIZE_EVERY, the viewport's updates off while recycling).
 
 User edits (typing, paste, cut, drop, IME) are applied by Qt first and then reported as
 `story.edit(start, end, text)` in story positions (Python characters; Qt counts UTF-16 units,
@@ -75,6 +77,11 @@ HARD_BLOCK = 4000
 RENDER_CHUNK = 30_000
 RENDER_TURN_BUDGET = 0.006
 RENDER_PAUSE_MS = 10
+#: ... with the scroll bar told the new size every this many characters: each time, Qt lays
+#: out the last screenful to find the scroll range, and keeps those layouts (see RECYCLE_CHARS)
+#: though nobody sees them once the rest follows; after every turn that was 30 MB of layouts
+#: for a 10 MB story
+RENDER_RESIZE_EVERY = 1_000_000
 #: a document bigger than this (characters) is swapped for a fresh one, not cleared
 RETIRE_ABOVE = 200_000
 RETIRE_PIECE = 100_000
@@ -211,6 +218,7 @@ class StoryView(QPlainTextEdit):
         self._lens: list[int] = []  # their rendered lengths (the last one grows while streaming)
         self._length = 0  # story characters rendered (all of them unless _behind)
         self._behind = False  # set_story still rendering the rest of a long story
+        self._sized_at = 0  # story characters rendered when the scroll bar last got the size
         self._streamed = 0  # characters appended since the last layout recycling
         self._marks: list[str] = []
         self._locked_from: int | None = None
@@ -582,7 +590,7 @@ class StoryView(QPlainTextEdit):
             self._map.clear()
             self._cursor = QTextCursor(self.document())
             self._resync_segments()
-            self._length = 0
+            self._length = self._sized_at = 0
             self._write_marks()
         self._render_more()
         self.decor.schedule()
@@ -626,18 +634,28 @@ class StoryView(QPlainTextEdit):
         if (self._fixes or self._needs_full_render) and self._flush():
             return
         started = time.perf_counter()
-        while True:
-            end = len(self._story) if everything else min(len(self._story),
-                                                           self._length + RENDER_CHUNK)
-            with self._changing():
-                self._cursor.setPosition(self._map.view_hi(self._length))
-                full, breaks = self._write(self._length, self._pieces(self._length, end))
-                self._map.replaced(self._length, self._length, full, breaks)
-                self._length += len(full)
-            if (everything or not full or self._length >= len(self._story)
-                    or time.perf_counter() - started >= RENDER_TURN_BUDGET):
-                break
+        layout = self.document().documentLayout()
+        quiet = layout.blockSignals(True)
+        try:
+            while True:
+                end = len(self._story) if everything else min(len(self._story),
+                                                               self._length + RENDER_CHUNK)
+                with self._changing():
+                    self._cursor.setPosition(self._map.view_hi(self._length))
+                    full, breaks = self._write(self._length, self._pieces(self._length, end))
+                    self._map.replaced(self._length, self._length, full, breaks)
+                    self._length += len(full)
+                if (everything or not full or self._length >= len(self._story)
+                        or time.perf_counter() - started >= RENDER_TURN_BUDGET):
+                    break
+        finally:
+            layout.blockSignals(quiet)
         self._behind = self._length < len(self._story)
+        if not quiet:  # what the blocked signals would have done, once
+            if not self._behind or self._length - self._sized_at >= RENDER_RESIZE_EVERY:
+                self._sized_at = self._length
+                layout.documentSizeChanged.emit(layout.documentSize())
+            self.viewport().update()
         if self._behind:
             self._render_timer.start()
         else:

@@ -677,3 +677,109 @@ def test_wide_views_keep_a_reading_column(qtbot, view) -> None:
     assert view.viewportMargins().right() == 200
     view.resize(500, 300)
     qtbot.waitUntil(lambda: view.viewportMargins().left() == 0)
+
+
+def prose(chars: int, seed: int = 3) -> str:
+    """Model-like prose: lines of ~80 characters, accents, CJK and emoji."""
+    import random
+    rng = random.Random(seed)
+    words = ["the", "lighthouse", "keeper", "São", "über", "sea", "storm", "café", "東京", "🙂"]
+    out, n, line = [], 0, 0
+    while n < chars:
+        word = rng.choice(words)
+        out.append(word)
+        n, line = n + len(word) + 1, line + len(word) + 1
+        out.append("\n" if line > 80 else " ")
+        line = 0 if line > 80 else line
+    return "".join(out)
+
+
+def laid_out_above(view: StoryView, story_position: int) -> list[int]:
+    """Positions of the blocks before `story_position` that hold a layout (Qt's lines and
+    shaped glyphs, a few KB a paragraph)."""
+    limit, found = view._map.view_hi(story_position), []
+    block = view.document().firstBlock()
+    while block.isValid() and block.position() < limit:
+        if block.layout().lineCount():
+            found.append(block.position())
+        block = block.next()
+    return found
+
+
+def assert_screen_shows_the_story(view: StoryView) -> int:
+    """The blocks on screen are laid out, every character on a line, and read as the story;
+    how many there are."""
+    block, height = view.firstVisibleBlock(), view.viewport().height()
+    start = view._map.story_of(block.position(), len(view.story()))[0]
+    shown: list[str] = []
+    while block.isValid() and view.blockBoundingGeometry(block).translated(
+            view.contentOffset()).top() < height:
+        layout = block.layout()
+        assert layout.lineCount() > 0
+        assert sum(layout.lineAt(i).textLength() for i in range(layout.lineCount())) \
+            == block.length() - 1
+        shown.append(block.text())
+        block = block.next()
+    text = "\n".join(shown)
+    assert len(shown) > 5 and text == view.story().text[start:start + len(text)]
+    return len(shown)
+
+
+def test_paragraphs_far_above_a_long_stream_hold_no_layout_until_shown_again(
+        view: StoryView) -> None:
+    """Qt keeps the layout of every paragraph it has shown (~3 KB each, ~40 bytes a
+    character) for as long as the paragraph exists, and clearing a layout frees none of it:
+    the view writes older streamed text afresh (RECYCLE_CHARS), so paragraphs the reader has
+    scrolled past while following the stream hold no layout. Shown again, they are laid out
+    again and read as before."""
+    from kobold_gui.ui.story_view import RECYCLE_CHARS, RECYCLE_KEEP
+
+    story = Story()
+    view.set_story(story)
+    index = story.append_segment("model")
+    text = prose(5 * RECYCLE_CHARS)
+    early: int | None = None  # a paragraph seen laid out on screen while it streamed
+    for n, i in enumerate(range(0, len(text), 40)):
+        story.append_text(index, text[i:i + 40])
+        if n % 8 == 7:
+            view.viewport().repaint()  # the reader watches the reply come in
+            top = view.firstVisibleBlock()
+            if early is None and top.position() > 2000:
+                assert top.layout().lineCount() > 0
+                early = view._map.story_of(top.position(), len(story))[0]
+    bar = view.verticalScrollBar()
+    assert bar.value() == bar.maximum()  # followed to the end
+    view.viewport().repaint()
+    assert early is not None and early < len(story) - RECYCLE_CHARS - RECYCLE_KEEP
+    assert laid_out_above(view, len(story) - RECYCLE_CHARS - RECYCLE_KEEP) == []
+    assert_screen_shows_the_story(view)
+    bar.setValue(0)  # back to the beginning: laid out again, the same text
+    view.viewport().repaint()
+    assert_screen_shows_the_story(view)
+    assert view.firstVisibleBlock().position() == 0
+    assert_in_step(view)
+
+
+def test_opening_a_long_story_lays_out_only_what_is_shown(view: StoryView, qtbot) -> None:
+    """Shown over several event-loop turns, a long story is not laid out where each turn
+    ended (Qt lays out the last screenful to size the scroll bar, and keeps it): only the
+    screen the reader looks at is, and the scroll bar still reaches the end."""
+    story = Story([Segment("user", prose(1_500_000))])
+    view.set_story(story)
+    assert view.rendering()
+    qtbot.waitUntil(lambda: not view.rendering(), timeout=20_000)
+    view.viewport().repaint()
+    screen = assert_screen_shows_the_story(view)  # the reader sees the beginning
+    assert view.firstVisibleBlock().position() == 0
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    view.viewport().repaint()
+    far = laid_out_above(view, len(story) - 20_000)
+    # the first screen, and a few where the scroll bar appeared (the width changed); the end
+    # of every turn was ~450 blocks for this story, and 10 000 (30 MB) for a 10 MB one
+    assert screen <= len(far) < view.document().blockCount() // 100
+    assert_screen_shows_the_story(view)
+    last = view.document().lastBlock()
+    assert view.blockBoundingGeometry(last).translated(view.contentOffset()).bottom() \
+        <= view.viewport().height()  # the end of the story is on screen
+    assert_in_step(view)
