@@ -19,6 +19,9 @@ Two more costs are kept flat: set_story shows a long story over several event-lo
 the layouts it would otherwise keep for every paragraph it ever laid out. Qt also lays out
 paragraphs nobody sees (the last screenful, to size the scroll bar), so neither of those lets
 it do that at every step (RENDER_RESIZE_EVERY, the viewport's updates off while recycling).
+A reader scrolling through a long story has every paragraph shown laid out too: once enough
+was shown, a sweep over later event-loop turns writes afresh those far from the screen
+(READ_RELEASE_CHARS).
 
 User edits (typing, paste, cut, drop, IME) are applied by Qt first and then reported as
 `story.edit(start, end, text)` in story positions (Python characters; Qt counts UTF-16 units,
@@ -34,7 +37,7 @@ import time
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QEvent, QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -92,6 +95,17 @@ RETIRE_PIECE = 100_000
 RECYCLE_CHARS = 64_000
 #: ... except the newest this many characters, which are on screen while the reader follows.
 RECYCLE_KEEP = 8_000
+#: A reader scrolling through a long story has Qt lay out every paragraph shown, and keep the
+#: layouts (~3 KB a paragraph: reading through a 10 MB story would add ~400 MB). Once this many
+#: characters were newly shown, the view looks for laid-out paragraphs far from the screen ...
+READ_RELEASE_CHARS = 200_000
+#: ... (further than this many characters) and writes them afresh, as RECYCLE_CHARS does,
+READ_KEEP = 20_000
+#: ... looking at this many blocks per event-loop turn, and writing at most this many
+#: characters per turn, once no text has streamed in for READ_QUIET seconds.
+SWEEP_BLOCKS = 1500
+SWEEP_WRITE = 32_000
+READ_QUIET = 1.0
 #: Qt turns "\r\n" into a single block separator; the view shows a carriage return as this
 #: one-unit symbol so story and view positions stay in step.
 CR_SHOWN = "\u240d"
@@ -220,6 +234,11 @@ class StoryView(QPlainTextEdit):
         self._behind = False  # set_story still rendering the rest of a long story
         self._sized_at = 0  # story characters rendered when the scroll bar last got the size
         self._streamed = 0  # characters appended since the last layout recycling
+        self._appended_at = 0.0  # time.monotonic() of the last streamed text
+        self._changes = 0  # document changes, so a sweep knows when its positions are stale
+        self._shown = 0  # characters newly shown since the last sweep (roughly)
+        self._shown_top = 0  # view position of the top block at the last paint
+        self._sweep: _Sweep | None = None
         self._marks: list[str] = []
         self._locked_from: int | None = None
         self._tail_format = QTextCharFormat()
@@ -246,6 +265,10 @@ class StoryView(QPlainTextEdit):
         self._retire_timer.setSingleShot(True)
         self._retire_timer.setInterval(RENDER_PAUSE_MS)
         self._retire_timer.timeout.connect(self._retire_some)
+        self._sweep_timer = QTimer(self)
+        self._sweep_timer.setSingleShot(True)
+        self._sweep_timer.setInterval(RENDER_PAUSE_MS)
+        self._sweep_timer.timeout.connect(self._sweep_some)
         self._update_formats()
         self.document().contentsChange.connect(self._on_contents_change)
         self._story = story if story is not None else Story()
@@ -396,6 +419,14 @@ class StoryView(QPlainTextEdit):
         super().paintEvent(event)
         if self.decor.spans:
             self.decor.paint_summaries()
+        top = self.firstVisibleBlock().position()
+        if top != self._shown_top:  # a new place shown: Qt laid it out, and keeps that
+            self._shown += min(abs(top - self._shown_top), 2 * SOFT_BLOCK)
+            self._shown_top = top
+            if self._shown >= READ_RELEASE_CHARS and self._sweep is None:
+                self._shown = 0
+                self._sweep = _Sweep(self.document().firstBlock(), self._changes)
+                self._sweep_timer.start()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
         if self.decor.spans and self.decor.mouse_press(event):
@@ -687,6 +718,7 @@ class StoryView(QPlainTextEdit):
             self._length += len(full)
             self._break_at_wrap()
         self._streamed += len(text)
+        self._appended_at = time.monotonic()
         if self._streamed >= RECYCLE_CHARS:
             self._streamed = 0
             self._recycle_layouts()
@@ -704,6 +736,13 @@ class StoryView(QPlainTextEdit):
                                                         - 2 * RECYCLE_CHARS)))
         if start.position() <= bottom and top.position() <= end.position():
             end = top  # never what the reader is looking at: only above it
+        self._write_afresh(start, end, top)
+
+    def _write_afresh(self, start: QTextBlock, end: QTextBlock, top: QTextBlock) -> None:
+        """Write blocks [start, end) again (same text, formats and breaks; the map does not
+        change), so the paragraphs Qt laid out there go with their layouts; `top`: the
+        reader's first block, not among them. The reader's selection and place stay."""
+        doc = self.document()
         # blocks [start, end) are written again, but not the separator before `end`: the
         # block objects around them (the reader's top one) stay, with their layouts
         va, vb = start.position(), end.position() - 1
@@ -718,6 +757,7 @@ class StoryView(QPlainTextEdit):
         bar = self.verticalScrollBar()
         value, follow = bar.value(), bar.value() >= bar.maximum() - _FOLLOW_SLACK
         lines = _line_count(start, end)  # the scroll bar counts lines
+        above = end.position() <= top.position()
         # while the text is written again the document is shorter for a moment, so Qt's top
         # block (a block number) lands in the middle of the story; with the viewport's updates
         # on, putting the scroll back lays out a screenful there that nobody sees and nothing
@@ -736,12 +776,57 @@ class StoryView(QPlainTextEdit):
                 self.decor.schedule()  # the blocks written afresh are visible again
             if follow:
                 bar.setValue(bar.maximum())
-            elif end.position() <= top.position():  # above the reader: fewer lines above them
+            elif above:  # above the reader: fewer lines above them
                 bar.setValue(value - lines + _line_count(doc.findBlock(va), end))
             else:
                 bar.setValue(value)
         finally:
             self.viewport().setUpdatesEnabled(True)
+
+    def _sweep_some(self) -> None:
+        """One turn of a sweep (see READ_RELEASE_CHARS): look at the next blocks for layouts
+        far from the screen, or write the next run of them afresh. Given up when the
+        document changed under it (positions stale) or while a reply streams in."""
+        sweep = self._sweep
+        if sweep is None:
+            return
+        if sweep.changes != self._changes or self._behind or self._fixes \
+                or self._needs_full_render:
+            self._sweep = None
+            self._shown = READ_RELEASE_CHARS  # the next new place shown starts another
+            return
+        if time.monotonic() - self._appended_at < READ_QUIET:
+            self._sweep_timer.start(int(READ_QUIET * 1000))  # streaming: recycling's part
+            return
+        doc = self.document()
+        top = self.firstVisibleBlock()
+        bottom = self.cursorForPosition(self.viewport().rect().bottomRight()).position()
+        near_a = self._map.view_hi(max(0, self._map.story_of(top.position(), self._length)[0]
+                                       - READ_KEEP))
+        near_b = self._map.view_hi(min(self._length,
+                                       self._map.story_of(bottom, self._length)[0] + READ_KEEP))
+        if sweep.block.isValid():
+            block, runs = sweep.block, sweep.runs
+            for _ in range(SWEEP_BLOCKS):
+                if not block.isValid():
+                    break
+                p = block.position()
+                if block.layout().lineCount() and not near_a <= p <= near_b:
+                    if runs and runs[-1][1] == p and p - runs[-1][0] < SWEEP_WRITE:
+                        runs[-1][1] = p + block.length()
+                    else:
+                        runs.append([p, p + block.length()])
+                block = block.next()
+            sweep.block = block
+        elif sweep.runs:
+            a, b = sweep.runs.pop()  # from the end: the runs before it keep their positions
+            if a > near_b or b < near_a:  # (the reader may have scrolled to it meanwhile)
+                self._write_afresh(doc.findBlock(a), doc.findBlock(b), top)
+                sweep.changes = self._changes
+        else:
+            self._sweep = None
+            return
+        self._sweep_timer.start(RENDER_PAUSE_MS)
 
     def _break_at_wrap(self) -> None:
         """Keep the paragraph being streamed into short where nobody sees it: once it is past
@@ -850,6 +935,7 @@ class StoryView(QPlainTextEdit):
     def _on_contents_change(self, position: int, removed: int, added: int) -> None:
         if self._rendering:
             return
+        self._changes += 1
         old_len, new_len = self._doc_len, self._doc_end()
         excess = position + removed - old_len  # Qt counts the final separator on a first edit
         if excess > 0:
@@ -957,6 +1043,16 @@ class StoryView(QPlainTextEdit):
 
 
 @dataclass
+class _Sweep:
+    """A sweep for layouts far from the screen: the next block to look at, the runs of
+    laid-out blocks found so far (view positions [start, end)), the document as it was."""
+
+    block: QTextBlock
+    changes: int
+    runs: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
 class _PutBack:
     """A refused edit to undo in the document: view range [view_start, view_end) (to the end
     of the document with `to_marks`) gets these story pieces and breaks back."""
@@ -1028,6 +1124,7 @@ class _Changing:
         self.view._rendering -= 1
         if not self.view._rendering:
             self.view._doc_len = self.view._doc_end()
+            self.view._changes += 1
 
 
 def _line_count(first: QTextBlock, stop: QTextBlock) -> int:

@@ -783,3 +783,36 @@ def test_opening_a_long_story_lays_out_only_what_is_shown(view: StoryView, qtbot
     assert view.blockBoundingGeometry(last).translated(view.contentOffset()).bottom() \
         <= view.viewport().height()  # the end of the story is on screen
     assert_in_step(view)
+
+
+def test_paragraphs_a_reader_scrolled_past_are_let_go_and_read_the_same_again(
+        view: StoryView, qtbot) -> None:
+    """Reading through a long story lays out every paragraph shown, and Qt would keep all of
+    it (~3 KB a paragraph): once enough was shown, paragraphs far from the screen are written
+    afresh, leaving the reader's place and selection as they were."""
+    from kobold_gui.ui.story_view import READ_KEEP, READ_RELEASE_CHARS
+
+    story = Story([Segment("user", "A beginning.\n"), Segment("model", prose(700_000))])
+    view.set_story(story)
+    view.finish_rendering()
+    place_cursor(view, 300_000, 300_050)
+    selected = view.textCursor().selectedText()
+    bar = view.verticalScrollBar()
+    bar.setValue(0)
+    while bar.value() < bar.maximum() // 2:  # the reader pages through half the story
+        bar.setValue(bar.value() + bar.pageStep())
+        view.viewport().repaint()
+    qtbot.waitUntil(lambda: view._sweep is None, timeout=20_000)
+    view.viewport().repaint()
+    top = view.firstVisibleBlock()
+    place = top.text()
+    here = view._map.story_of(top.position(), len(story))[0]
+    assert here > READ_RELEASE_CHARS + READ_KEEP
+    assert laid_out_above(view, here - READ_KEEP - 5000) == []
+    assert view.firstVisibleBlock().text() == place  # still reading the same line
+    assert_screen_shows_the_story(view)
+    assert view.textCursor().selectedText() == selected
+    bar.setValue(0)  # back to the beginning: laid out again, the same text
+    view.viewport().repaint()
+    assert_screen_shows_the_story(view)
+    assert_in_step(view)
