@@ -8,7 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+#: each test waits for a benchmark in a child process (its own timeout below); a loaded CI
+#: machine can take longer than the suite's default per-test limit
+pytestmark = pytest.mark.timeout(360)
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
 

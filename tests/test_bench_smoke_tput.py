@@ -12,6 +12,10 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
+#: each test waits for a benchmark in a child process (its own timeout below); a loaded CI
+#: machine can take longer than the suite's default per-test limit
+pytestmark = pytest.mark.timeout(360)
+
 CASES = {
     "bench_throughput.py": (["--tokens", "300", "--repeat", "1"],
                             ["throughput ratio pipeline/bare",
