@@ -12,14 +12,13 @@ Linux with glibc only: elsewhere (macOS, Windows, musl) this does nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
 
-_trim: Callable[[int], int] | None = None
-_loaded = False
 
-
+@functools.cache
 def _load() -> Callable[[int], int] | None:
     """glibc's malloc_trim, or None when this is not glibc (ctypes is imported only here:
     it is not needed to start the window)."""
@@ -43,9 +42,5 @@ def _load() -> Callable[[int], int] | None:
 
 def release_freed_memory() -> bool:
     """Return free heap pages to the system; True when something was given back."""
-    global _trim, _loaded
-    if not _loaded:
-        _trim, _loaded = _load(), True
-    if _trim is None:
-        return False
-    return bool(_trim(0))
+    trim = _load()
+    return trim is not None and bool(trim(0))

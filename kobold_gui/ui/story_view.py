@@ -737,6 +737,7 @@ class StoryView(QPlainTextEdit):
         if start.position() <= bottom and top.position() <= end.position():
             end = top  # never what the reader is looking at: only above it
         self._write_afresh(start, end, top)
+        release_freed_memory()  # the old layouts' memory, back to the system
 
     def _write_afresh(self, start: QTextBlock, end: QTextBlock, top: QTextBlock) -> None:
         """Write blocks [start, end) again (same text, formats and breaks; the map does not
@@ -767,7 +768,6 @@ class StoryView(QPlainTextEdit):
             self._put_back(_PutBack(self._map.view_hi(s), self._map.view_lo(e), s,
                                     self._pieces(s, e),
                                     [b for b in self._map.breaks if s < b < e], False))
-            release_freed_memory()  # the old layouts' memory, back to the system
             if (self.textCursor().anchor(), self.textCursor().position()) != (anchor, position):
                 user.setPosition(anchor)
                 user.setPosition(position, QTextCursor.MoveMode.KeepAnchor)
@@ -825,6 +825,7 @@ class StoryView(QPlainTextEdit):
                 sweep.changes = self._changes
         else:
             self._sweep = None
+            release_freed_memory()  # once for the whole sweep: the layouts it let go
             return
         self._sweep_timer.start(RENDER_PAUSE_MS)
 
