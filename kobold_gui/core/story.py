@@ -739,6 +739,16 @@ class Story:
 
     # --- our file format -------------------------------------------------------------------
 
+    def copy(self) -> Story:
+        """Every part of the document but its undo history, for a worker thread: segments are
+        immutable and shared, so this costs lists of references, not the text; edits made while
+        the worker runs do not reach it. One place lists the parts, so a new one is not
+        forgotten by a caller that copies them by hand."""
+        return Story(self.segments, memory=self._memory, authors_note=self._authors_note,
+                     world_info=self._world_info, mode=self._mode, extra=dict(self.extra),
+                     mode_options=self._mode_options, wi_options=self._wi_options,
+                     alternatives=self._alts, branches=self._branches)
+
     def to_dict(self) -> dict[str, Any]:
         segments = self.segments
         alternatives = _alts_to_list(self._alts)

@@ -176,10 +176,9 @@ def read_story_file(path: Path) -> tuple[Story, str]:
 
 
 def snapshot(story: Story) -> Story:
-    """A private copy for a worker thread: segments are immutable and shared, so this costs a
-    list of references, not the text; edits made while the worker runs do not reach it."""
-    return Story(story.segments, memory=story.memory, authors_note=story.authors_note,
-                 world_info=story.world_info, mode=story.mode, extra=dict(story.extra))
+    """What Save writes, taken on the UI thread: every part of the story (retry versions,
+    branches, mode and world-info options too), none of the edits made while it is written."""
+    return story.copy()
 
 
 def write_story_file(path: Path, story: Story, fmt: str, force: bool) -> None:
