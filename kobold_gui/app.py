@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                                                 flush=True))
 
     def start_connection() -> None:
-        """After the first frame: the app's version, the keyring, then the connection."""
+        """After the first frame: the window's last names, the app's version, the keyring,
+        then the connection."""
+        window.finish_start()
         from . import __version__
 
         app.setApplicationVersion(__version__)
