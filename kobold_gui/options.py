@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
 from .core import errors as E
 from .core.generation import ResilienceConfig
 from .core.serverinfo import DEFAULT_URL, authorization_header, normalize_url
@@ -73,9 +72,25 @@ def log_level(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------ the options
+class _VersionAction(argparse.Action):
+    """--version: the version is looked up only when asked for (kobold_gui.__version__ reads
+    the installed distribution, which costs start-up time otherwise)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS,
+                 help: str = "show program's version number and exit") -> None:  # noqa: A002
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}", file=sys.stdout, flush=True)
+        parser.exit()
+
+
 def add_version_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", action="version",
-                        version=f"{parser.prog} {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
 
 
 def add_common_options(parser: argparse.ArgumentParser,

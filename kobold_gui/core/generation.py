@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -70,6 +69,8 @@ STOP_READ_GRACE = 0.3
 
 def new_genkey() -> str:
     """Unique and unguessable: `check` and `abort` by genkey must only ever touch our request."""
+    import uuid  # here, not at import: it is not needed to start the window
+
     return "KG" + uuid.uuid4().hex
 
 

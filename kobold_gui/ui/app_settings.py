@@ -84,11 +84,16 @@ class AppSettings(QObject):
         return cls(load_prefs(path), path=path, store=store)
 
     # ------------------------------------------------------------------ before the window
+    def start_url(self, given_url: str | None) -> str:
+        """The address to start with: the one given for this run (command line, environment),
+        else the saved one, else the default. Reads no keyring (see `connect_at_start`)."""
+        return given_url or self.prefs.url or DEFAULT_URL
+
     def connection_for(self, given_url: str | None,
                        given_password: str | None) -> tuple[str, str | None]:
         """The address and password to start with: what was given for this run (command line,
         environment), else the saved address and the keyring's password for it."""
-        url = given_url or self.prefs.url or DEFAULT_URL
+        url = self.start_url(given_url)
         return url, given_password or self.password_for(url)
 
     def password_for(self, url: str) -> str | None:
@@ -102,7 +107,8 @@ class AppSettings(QObject):
                transient_url: str | None = None) -> None:
         """Show the saved settings in `window` and follow its connections from now on.
 
-        Call it before `window.show()`; call `save()` once the window has closed.
+        Call it before `window.show()`, then `connect_at_start()` after the first frame; call
+        `save()` once the window has closed.
         """
         self.window = window
         self._session_password = session_password or None
@@ -115,10 +121,31 @@ class AppSettings(QObject):
         controller = window.controller
         password = controller.password or ""
         self._filled = password if password and password != self._session_password else ""
-        window.set_password_help(KEYRING_HELP if self.store.available else SESSION_HELP)
         window.url_edit.textChanged.connect(self._address_typed)
         controller.server_changed.connect(self._server_changed)
         controller.state_changed.connect(self._state_changed)
+
+    def connect_at_start(self, url: str, given_password: str | None, *,
+                         saved: bool = True) -> None:
+        """The start's connection, run once the window's first frame is on screen.
+
+        The keyring is imported and asked only now, not before the window appears (its import
+        alone costs 25–45 ms, a Secret Service lookup more): the password field's tooltip says
+        where a password will be kept, the keyring's password for `url` fills the field (unless
+        one was given for this run, or `saved` is False: `--demo`'s emulator), and only then
+        does the controller connect, with that password.
+        """
+        window = self.window
+        if window is None:
+            raise RuntimeError("connect_at_start() before attach()")
+        window.set_password_help(KEYRING_HELP if self.store.available else SESSION_HELP)
+        password = given_password or None
+        if password is None and saved:
+            password = self.password_for(url)
+            if password and not window.password_edit.text():
+                self._filled = password
+                window.password_edit.setText(password)
+        window.controller.connect_to(url, password)
 
     def _restore_layout(self, window: MainWindow) -> None:
         geometry = _decode(self.prefs.geometry)

@@ -51,10 +51,10 @@ from ..core.story import (
 )
 from ..core.worldinfo import set_group_disabled
 from .context_meter import ContextMeter, entry_name
-from .request_dialog import RequestDialog
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
+    from .request_dialog import RequestDialog
 
 #: Lite's author's-note strengths: characters from the end of the context.
 STRENGTHS: tuple[tuple[str, int | None], ...] = (
@@ -529,6 +529,8 @@ class ContextWiring(QObject):
     def show_request(self) -> None:
         """Open (or refresh) the dialog with the body the next Generate would send."""
         if self.dialog is None:
+            from .request_dialog import RequestDialog  # first needed here, not at start
+
             self.dialog = RequestDialog(self.window)
         self.dialog.show_problem("counting…")
         self.dialog.note.setText("Counting the tokens…")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -71,6 +71,26 @@ MENU_TITLES = ("&File", "&Edit", "&Generate", "&View", "&Server", "&Help")
 PANEL_SHORTCUTS = {"Samplers": 1, "Context": 2, "Mode": 3, "Server": 4}
 URL_HELP = "KoboldCPP server address; Enter connects"
 PASSWORD_HELP = "Only for servers started with --password. It is never written to disk."
+
+
+#: a window that is never painted (started minimized) finishes its start after this long
+FINISH_FALLBACK_MS = 1500
+
+
+class _FirstPaint(QObject):
+    """Calls `callback` once, as `window` is first painted."""
+
+    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._window = window
+        self._callback = callback
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+        if event.type() == QEvent.Type.Paint and watched is self._window:
+            self._window.removeEventFilter(self)
+            self.deleteLater()
+            self._callback()
+        return False
 
 
 def _menu_key(title: str) -> str:
@@ -156,6 +176,11 @@ class MainWindow(QMainWindow):
         # ---- end of the parts ----
         self._finish_menus()
         self.editor.setFocus()
+        #: True once `finish_start` ran (just after the first frame)
+        self.start_finished = False
+        self.installEventFilter(_FirstPaint(self, lambda: QTimer.singleShot(
+            0, self, self.finish_start)))
+        QTimer.singleShot(FINISH_FALLBACK_MS, self, self.finish_start)  # never painted
 
     # ------------------------------------------------------------------ building
     def _make_actions(self) -> None:
@@ -455,9 +480,7 @@ class MainWindow(QMainWindow):
         return self._menus[key]
 
     def _finish_menus(self) -> None:
-        """Once every part has added its actions: Quit last in File, About last in Help;
-        every control a part left without an accessible name gets one from its hints."""
-        name_from_hints(self)
+        """Once every part has added its actions: Quit last in File, About last in Help."""
         self._fit_side_panels()
         for title, action in (("&File", self.quit_action), ("&Help", self.about_action)):
             menu = self.menu(title)
@@ -466,6 +489,17 @@ class MainWindow(QMainWindow):
             if actions and not actions[-1].isSeparator():
                 menu.addSeparator()
             menu.addAction(action)
+
+    def finish_start(self) -> None:
+        """What waits until the first frame is on screen (it costs ~20 ms of the start and
+        nothing in it is seen): every control a part left without an accessible name gets
+        one from its hints. Runs once, on the turn of the event loop after the first paint,
+        before the window has handled any input (or FINISH_FALLBACK_MS after it was built,
+        for a window that is never painted)."""
+        if self.start_finished or not shiboken6.isValid(self):
+            return
+        self.start_finished = True
+        name_from_hints(self)
 
     def _fit_side_panels(self) -> None:
         """Side panels scroll only up and down, so nothing in them may insist on more width

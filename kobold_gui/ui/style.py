@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from PySide6.QtGui import QColor, QIcon, QPalette, QPixmap
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QWidget
 
 from .reading import mix
@@ -19,16 +20,25 @@ ACCENT_PRESSED = "#364fc7"
 DANGER = "#e03131"
 
 
+#: the sizes of the icon's PNGs (resources/render_icons.py renders them from the SVG)
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
+
+
 def icon_path() -> str:
+    """The SVG the PNGs are rendered from (shipped for desktop installs)."""
     return str(resources.files("kobold_gui.ui").joinpath("icons", "kobold-gui.svg"))
 
 
+def png_icon_path(size: int) -> str:
+    return str(resources.files("kobold_gui.ui").joinpath("icons", f"kobold-gui-{size}.png"))
+
+
 def app_icon() -> QIcon:
-    """The app icon from the SVG inside the package (works from a wheel too)."""
-    icon = QIcon(icon_path())
-    if icon.isNull() or icon.pixmap(32, 32).isNull():
-        pix = QPixmap(icon_path())  # the SVG image plugin, if the icon engine is missing
-        icon = QIcon(pix) if not pix.isNull() else QIcon()
+    """The app icon from the PNGs inside the package (works from a wheel too). PNGs, not
+    the SVG: that would load QtSvg and the SVG icon engine at every start."""
+    icon = QIcon()
+    for size in ICON_SIZES:  # each file is read when a pixmap of about its size is wanted
+        icon.addFile(png_icon_path(size), QSize(size, size))
     return icon
 
 

@@ -56,6 +56,8 @@ def make_window(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
+        # what the window does just after its first frame (accessible names from hints)
+        qtbot.waitUntil(lambda: window.start_finished, timeout=WAIT_MS)
         if connect and url:
             window.url_edit.setText(url)
             if password:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kobold_gui.app import parse_args
-from kobold_gui.ui.style import app_icon, icon_path
+from kobold_gui.ui.style import ICON_SIZES, app_icon, icon_path, png_icon_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +40,45 @@ def test_icon_ships_in_the_package_and_loads(qapp) -> None:
     assert packaged.read_bytes() == (ROOT / "resources" / "kobold-gui.svg").read_bytes()
     icon = app_icon()
     assert not icon.isNull() and not icon.pixmap(64, 64).isNull()
+
+
+def test_the_icon_pngs_are_rendered_at_their_sizes(qapp) -> None:
+    from PySide6.QtGui import QImage
+
+    for size in ICON_SIZES:
+        image = QImage(png_icon_path(size))
+        assert not image.isNull(), size
+        assert (image.width(), image.height()) == (size, size)
+        assert image.hasAlphaChannel()
+        assert image.pixelColor(size // 2, size // 2).alpha() > 0  # drawn, not empty
+    icon = app_icon()
+    assert sorted(s.width() for s in icon.availableSizes()) == sorted(ICON_SIZES)
+    assert icon.pixmap(48, 48).size().width() == 48
+
+
+def test_the_window_and_its_icon_load_without_qtsvg() -> None:
+    """PNGs, not the SVG: building and showing the window loads neither QtSvg's Python module
+    nor the Qt library (nor its icon engine, which links it)."""
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from kobold_gui.ui.controller import Controller\n"
+        "from kobold_gui.ui.main_window import MainWindow\n"
+        "from kobold_gui.ui.style import app_icon\n"
+        "app = QApplication([])\n"
+        "app.setWindowIcon(app_icon())\n"
+        "window = MainWindow(Controller())\n"
+        "window.show()\n"
+        "app.processEvents()\n"
+        "assert not window.windowIcon().pixmap(64, 64).isNull()\n"
+        "assert 'PySide6.QtSvg' not in sys.modules\n"
+        "maps = open('/proc/self/maps').read() if sys.platform.startswith('linux') else ''\n"
+        "assert 'libQt6Svg' not in maps, 'libQt6Svg loaded'\n"
+        "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60,
+                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
 
 
 def test_desktop_entry() -> None:

@@ -38,13 +38,14 @@ def make_window(settings_window):
 
 def start(make_window, path: Path, given_url: str | None = None,
           given_password: str | None = None, *, transient_url: str | None = None):
-    """What `kobold-gui` does at start (app.main): settings first, then the window."""
+    """What `kobold-gui` does at start (app.main): settings first, then the window; after its
+    first frame the keyring's password and the connection."""
     app_settings = AppSettings.load(path)
-    url, password = app_settings.connection_for(given_url, given_password)
-    window = make_window(url, password)
+    url = app_settings.start_url(given_url)
+    window = make_window(url, given_password)
     app_settings.attach(window, session_password=given_password, transient_url=transient_url)
     window.show()
-    window.controller.connect_to(url, password)
+    app_settings.connect_at_start(url, given_password, saved=transient_url is None)
     return app_settings, window
 
 

@@ -18,15 +18,44 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: the app entry, with a look at the process as the window is first painted
 SPY = """
-import sys, kobold_gui.app as app
+import builtins, sys, kobold_gui.app as app
+from kobold_gui.ui.accessibility import unnamed
 real = app.after_first_paint
+seen = []
 def spy(widget, callback):
     def report():
-        print("at-first-paint httpx=%s" % ("httpx" in sys.modules), flush=True)
+        if not seen:
+            seen.append(True)
+            loaded = [m for m in ("httpx", "keyring", "importlib.metadata", "PySide6.QtSvg",
+                                  "uuid", "kobold_gui.ui.request_dialog") if m in sys.modules]
+            print("at-first-paint loaded=%s" % ",".join(loaded), flush=True)
+            print("at-first-paint import-hook=%s" % builtins.__import__.__name__, flush=True)
+            print("at-first-paint password-field=%r" % widget.password_edit.text(), flush=True)
+            print("at-first-paint finished=%s" % widget.start_finished, flush=True)
+            real_connect = widget.controller.connect_to
+            def connect_to(url, password=None):
+                print("connect unnamed=%d finished=%s" % (len(unnamed(widget)),
+                                                          widget.start_finished), flush=True)
+                real_connect(url, password)
+            widget.controller.connect_to = connect_to
         callback()
     real(widget, report)
 app.after_first_paint = spy
 sys.exit(app.main())
+"""
+
+#: a keyring backend that knows one password (the module goes on PYTHONPATH)
+SAVED_KEYRING = """
+from keyring.backend import KeyringBackend
+
+class Keyring(KeyringBackend):
+    priority = 1
+    def get_password(self, service, username):
+        return {PASSWORD!r} if (service, username) == ("kobold_gui", {URL!r}) else None
+    def set_password(self, service, username, password):
+        pass
+    def delete_password(self, service, username):
+        pass
 """
 
 
@@ -108,3 +137,124 @@ def test_a_window_never_painted_still_connects(qtbot) -> None:
     window.show()
     qtbot.wait(100)
     assert connected == [1]
+
+
+def test_the_first_frame_comes_before_keyring_httpx_and_the_rest(
+        make_emulator, tmp_path: Path) -> None:
+    """The real entry (--self-test: it connects and generates once, then quits) on a server
+    that needs the password the keyring (PYTHON_KEYRING_BACKEND) saved for it: when the
+    window is first painted neither the keyring, httpx, importlib.metadata nor QtSvg is
+    loaded and PySide's `__feature__` import hook is gone; the password from the keyring
+    still reaches the connection, made only after the window finished starting."""
+    import os
+
+    from kobold_gui.core.prefs import Prefs, save_prefs
+
+    password = "pw-from-the-keyring"
+    emu = make_emulator(password=password)
+    (tmp_path / "savedpw.py").write_text(
+        SAVED_KEYRING.replace("{PASSWORD!r}", repr(password)).replace("{URL!r}", repr(emu.url)),
+        encoding="utf-8")
+    config = tmp_path / "config"
+    save_prefs(Prefs(url=emu.url, recent_urls=[emu.url]), config / "kobold_gui" / "settings.json")
+    env = {k: v for k, v in os.environ.items() if k not in ("KOBOLD_URL", "KOBOLD_PASSWORD")}
+    env.update({"XDG_CONFIG_HOME": str(config), "PYTHON_KEYRING_BACKEND": "savedpw.Keyring",
+                "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
+    proc = subprocess.run([sys.executable, "-c", SPY, "--self-test"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    lines = proc.stdout.splitlines()
+    assert "at-first-paint loaded=" in lines, proc.stdout
+    assert "at-first-paint import-hook=__feature_import__" not in lines, proc.stdout
+    assert "at-first-paint password-field=''" in lines, proc.stdout  # not looked up yet
+    assert "connect unnamed=0 finished=True" in lines, proc.stdout
+    assert "self-test: generated" in proc.stdout  # the protected server took the password
+
+
+@pytest.fixture
+def unshown_window(qtbot, qloop):
+    """Factory: a MainWindow not shown yet; closed, and its controller closed, afterwards."""
+    import asyncio
+
+    from kobold_gui.ui.controller import Controller
+    from kobold_gui.ui.main_window import MainWindow
+
+    made: list[MainWindow] = []
+
+    def factory() -> MainWindow:
+        window = MainWindow(Controller())
+        qtbot.addWidget(window)
+        made.append(window)
+        return window
+
+    yield factory
+    for window in made:
+        window.close()
+        closing = asyncio.ensure_future(window.controller.aclose())
+        qtbot.waitUntil(closing.done, timeout=10_000)
+
+
+def test_accessible_names_come_just_after_the_first_frame(qtbot, unshown_window) -> None:
+    from PySide6.QtCore import QEvent, QObject
+
+    from kobold_gui.ui.accessibility import unnamed
+
+    window = unshown_window()
+    painted: list[bool] = []
+
+    class Paints(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+            if event.type() == QEvent.Type.Paint and watched is window:
+                painted.append(True)
+            return False
+
+    window.installEventFilter(Paints(window))
+    assert not window.start_finished
+    assert unnamed(window)  # the hint-named controls wait for the first frame
+    window.show()
+    qtbot.waitUntil(lambda: window.start_finished, timeout=5000)
+    assert painted  # after the first paint, not before
+    assert unnamed(window) == []
+    window.finish_start()  # once only: a second call changes nothing
+    assert unnamed(window) == []
+
+
+def test_a_window_never_painted_still_finishes_starting(qtbot, monkeypatch,
+                                                        unshown_window) -> None:
+    from kobold_gui.ui import main_window
+    from kobold_gui.ui.accessibility import unnamed
+
+    monkeypatch.setattr(main_window, "FINISH_FALLBACK_MS", 50)
+    window = unshown_window()
+    qtbot.waitUntil(lambda: window.start_finished, timeout=5000)
+    assert unnamed(window) == []
+
+
+def test_the_feature_import_hook_is_dropped_and_no_source_is_read() -> None:
+    proc = python(
+        "import builtins, linecache, sys\n"
+        "import PySide6.QtWidgets\n"
+        "from kobold_gui.ui.qtimports import drop_feature_import_hook, "
+        "feature_import_hook_installed\n"
+        "assert feature_import_hook_installed()\n"
+        "assert drop_feature_import_hook()\n"
+        "assert not feature_import_hook_installed()\n"
+        "assert not drop_feature_import_hook()  # once\n"
+        "import calendar, kobold_gui.ui.main_window\n"
+        "read = [f for f in linecache.cache if 'calendar' in f or 'main_window' in f]\n"
+        "assert not read, read\n"
+        "from PySide6.QtWidgets import QLabel  # PySide's own import still works\n"
+        "print('ok')")
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+def test_a_process_that_selected_a_feature_keeps_the_hook() -> None:
+    proc = python(
+        "import PySide6.QtWidgets\n"
+        "from __feature__ import snake_case  # noqa\n"
+        "from kobold_gui.ui.qtimports import drop_feature_import_hook, "
+        "feature_import_hook_installed\n"
+        "assert not drop_feature_import_hook()\n"
+        "assert feature_import_hook_installed()\n"
+        "print('ok')")
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
