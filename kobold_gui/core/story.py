@@ -806,6 +806,17 @@ class Story:
     def to_json(self) -> bytes:
         return b"".join(piece.encode("utf-8") for piece in self.json_pieces())
 
+    def copy(self) -> Story:
+        """A private copy for a worker thread that encodes or writes the story: segments,
+        versions and branches are immutable and shared, so this costs lists of references,
+        not the text, and edits made meanwhile do not reach it. Every part is kept (the
+        versions of a reply, the branches, the mode and world-info options)."""
+        self._fold_tail()
+        return Story(self._segments, memory=self._memory, authors_note=self._authors_note,
+                     world_info=self._world_info, mode=self._mode, extra=dict(self.extra),
+                     mode_options=self._mode_options, wi_options=self._wi_options,
+                     alternatives=self._alts, branches=self._branches)
+
     @classmethod
     def from_json(cls, data: bytes) -> Story:
         fast = _from_json_lines(data)
