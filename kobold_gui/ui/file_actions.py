@@ -177,9 +177,10 @@ def read_story_file(path: Path) -> tuple[Story, str]:
 
 def snapshot(story: Story) -> Story:
     """A private copy for a worker thread: segments are immutable and shared, so this costs a
-    list of references, not the text; edits made while the worker runs do not reach it."""
-    return Story(story.segments, memory=story.memory, authors_note=story.authors_note,
-                 world_info=story.world_info, mode=story.mode, extra=dict(story.extra))
+    list of references, not the text; edits made while the worker runs do not reach it. Every
+    part is kept (`Story.copy`): a save must not drop a reply's versions, the branches or the
+    mode options."""
+    return story.copy()
 
 
 def write_story_file(path: Path, story: Story, fmt: str, force: bool) -> None:

@@ -351,6 +351,17 @@ def test_markdown_and_text_are_exports_the_document_keeps_its_file(
     assert win.status_message().startswith("Exported book")
 
 
+def test_save_writes_every_part_of_the_story(qtbot, win, tmp_path) -> None:
+    """The copy a save writes off the UI thread once dropped a reply's versions, the
+    branches and the mode and world-info options."""
+    from story_parts import every_part_story
+
+    story = every_part_story()
+    win.set_story(story)
+    save_as(qtbot, win, tmp_path / "all.kstory")
+    assert storage.load_story(tmp_path / "all.kstory").to_json() == story.to_json()
+
+
 def test_save_as_lite_writes_a_file_lite_reads(qtbot, win, tmp_path) -> None:
     write_in(win, "For Lite.")
     save_as(qtbot, win, tmp_path / "for-lite", "lite")
