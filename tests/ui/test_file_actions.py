@@ -71,6 +71,9 @@ def app_window_fixture(qtbot, qloop) -> Iterator[Callable[..., MainWindow]]:
         if shiboken6.isValid(window):
             _let_close(window)
             window.close()
+            session = window.file_actions.session
+            if session is not None:  # kept by its writer thread: done before the dirs go
+                session.wait_written(timeout=WAIT_MS / 1000)
     for controller in controllers:
         closing = asyncio.ensure_future(controller.aclose())
         qtbot.waitUntil(closing.done, timeout=WAIT_MS)

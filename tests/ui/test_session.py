@@ -61,10 +61,15 @@ def crash(session: Session) -> None:
 
 
 def quit_app(qtbot, window, choice: str | None = None) -> None:
+    """Close the window and wait, as `kobold-gui` does before it exits, for the session to be
+    kept (the writer thread writes it)."""
     window.close()
     if choice is not None:
         answer(qtbot, files_of(window), choice)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    session = files_of(window).session
+    assert session is not None
+    session.wait_written(timeout=WAIT_MS / 1000)
 
 
 def test_streamed_text_reaches_the_journal_within_a_second(qtbot, app_window) -> None:
@@ -185,6 +190,7 @@ def test_an_unanswered_offer_is_offered_again(qtbot, app_window) -> None:
     again, restarted = start(app_window)
     assert restarted.offer is not None
     restarted.shutdown()  # quit with the question open
+    assert restarted.wait_written(timeout=WAIT_MS / 1000)
     _third, last = start(app_window)
     assert last.offer is not None
     last.offer.answer("restore")
