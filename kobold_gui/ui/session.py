@@ -395,13 +395,14 @@ def _keep_and_close(head: str | None, story: Story | None, journal: storage.Jour
 
 
 def _note_pieces(head: str, story: Story | None) -> Iterator[bytes]:
-    """The note `head` with the story in place of its `null`, a segment a piece (see
-    Story.json_pieces): run in the writer thread, it hands the GIL back between them."""
+    """The note `head` with the story in place of its `null`, a segment a piece, each made
+    as the one before is written (Story.iter_json_pieces): the writer thread hands the GIL
+    back between them."""
     if story is None:
         yield head.encode("utf-8")
         return
     yield head[:-len("null}")].encode("utf-8")
-    for piece in story.json_pieces(separator=""):
+    for piece in story.iter_json_pieces(separator=""):
         yield piece.encode("utf-8")
     yield b"}"
 

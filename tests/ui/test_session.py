@@ -287,16 +287,16 @@ def test_closing_encodes_the_story_off_the_ui_thread(qtbot, app_window, monkeypa
     from kobold_gui.core.story import Story
 
     threads: list[str] = []
-    real = Story.json_pieces
+    real = Story.to_dict  # where every encoding of a story starts
 
-    def spying(self, separator: str = "\n") -> list[str]:
+    def spying(self) -> dict:
         threads.append(threading.current_thread().name)
-        return real(self, separator)
+        return real(self)
 
     window, _ = start(app_window)
     write_in(window, "Encoded elsewhere")
     with monkeypatch.context() as patched:
-        patched.setattr(Story, "json_pieces", spying)
+        patched.setattr(Story, "to_dict", spying)
         quit_app(qtbot, window, "keep")
     assert threads and threading.main_thread().name not in threads
     assert "Encoded elsewhere" in json.loads(session_file_path().read_bytes())["story"][
