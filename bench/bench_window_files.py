@@ -142,7 +142,11 @@ async def keep(window: MainWindow, session: Session, beat: Heartbeat) -> tuple[f
     """Quitting with unsaved work ("Keep for Next Start"): what closing the window runs (the
     `closing` signal: `Session.shutdown`, here without closing the window), until the writer
     thread has written session.json and dropped the journal (`wait_written`, what the app
-    waits for before it exits). Then the session starts again, as the next run would."""
+    waits for before it exits). Then a session follows the story again, for the next run.
+    Measured once the view shows the whole story: a view still rendering a long story
+    stalls the window by itself (its decorations poll it from a 0 ms timer)."""
+    while window.output.rendering():
+        await asyncio.sleep(0.05)
     await settle()
     beat.reset()
     began = time.perf_counter()
@@ -152,7 +156,7 @@ async def keep(window: MainWindow, session: Session, beat: Heartbeat) -> tuple[f
     wall = (time.perf_counter() - began) * 1000
     await asyncio.sleep(0.02)
     gap = beat.longest()
-    install_session(window)  # the next start: the kept story comes back, journalled again
+    install_session(window, fresh=True)  # journalled again (the story stays: no re-render)
     return wall, gap
 
 
