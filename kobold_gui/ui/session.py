@@ -320,7 +320,8 @@ class Session(QObject):
         holds it); written in the writer thread, in order, so its fsync never stalls the
         window."""
         if self.offer is None and not (self._starting or self._closed or self.disabled):
-            self._writer.submit(_write_note, self._note_bytes(None), required=False)
+            self._writer.submit(_write_note, self._note_head().encode("utf-8"),
+                                required=False)
 
     def _note_head(self) -> str:
         """The note without its story (`"story": null}` ends it): which file the story
@@ -331,9 +332,6 @@ class Session(QObject):
                 "file_format": files.format, "display_name": files.display_name,
                 "story": None}
         return json.dumps(note, ensure_ascii=False)
-
-    def _note_bytes(self, story: Story | None) -> bytes:
-        return b"".join(_note_pieces(self._note_head(), story))
 
     def shutdown(self) -> None:
         """The window closes for good: keep the unsaved story for the next start (unless the
@@ -388,7 +386,10 @@ def _keep_and_close(head: str | None, story: Story | None, journal: storage.Jour
             log.error("cannot keep the session (%s); the journal stays for a restore", exc)
             return False
         if journal is not None:
-            journal.discard()
+            try:
+                journal.discard()
+            except OSError as exc:  # kept all the same; the next start offers a restore too
+                log.warning("cannot remove the session journal after keeping it: %s", exc)
         return True
     finally:
         lock.release()
