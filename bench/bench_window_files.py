@@ -40,7 +40,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from kobold_gui.core import storage  # noqa: E402
 from kobold_gui.core.protocol import DEFAULT_URL  # noqa: E402
 from kobold_gui.core.story import Story  # noqa: E402
-from kobold_gui.ui import session as session_module  # noqa: E402
 from kobold_gui.ui.controller import Controller  # noqa: E402
 from kobold_gui.ui.file_actions import FileActions  # noqa: E402
 from kobold_gui.ui.main_window import MainWindow  # noqa: E402
@@ -140,16 +139,25 @@ async def autosave(window: MainWindow, session: Session, beat: Heartbeat) -> tup
 
 
 async def keep(window: MainWindow, session: Session, beat: Heartbeat) -> tuple[float, float]:
-    """Quitting with unsaved work ("Keep for Next Start"): the session writes the whole story
-    to session.json, the code `Session.shutdown` runs (here without closing the window)."""
+    """Quitting with unsaved work ("Keep for Next Start"): what closing the window runs (the
+    `closing` signal: `Session.shutdown`, here without closing the window), until the writer
+    thread has written session.json and dropped the journal (`wait_written`, what the app
+    waits for before it exits). Then a session follows the story again, for the next run.
+    Measured once the view shows the whole story: a view still rendering a long story
+    stalls the window by itself (its decorations poll it from a 0 ms timer)."""
+    while window.output.rendering():
+        await asyncio.sleep(0.05)
     await settle()
     beat.reset()
     began = time.perf_counter()
-    session_module._write_note(session._note_bytes(window.story),  # noqa: SLF001
-                               required=True)
+    window.file_actions.window_closing()
+    assert session.written is not None
+    assert await asyncio.wrap_future(session.written), "the session was not kept"
     wall = (time.perf_counter() - began) * 1000
     await asyncio.sleep(0.02)
-    return wall, beat.longest()
+    gap = beat.longest()
+    install_session(window, fresh=True)  # journalled again (the story stays: no re-render)
+    return wall, gap
 
 
 async def run(window: MainWindow, folder: Path, megabytes: float, repeat: int,
@@ -230,6 +238,8 @@ def main() -> int:
         window.file_actions.close_answer = "discard"
         window.close()
         loop.run_until_complete(window.controller.aclose())
+        if window.file_actions.session is not None:
+            window.file_actions.session.wait_written()
     show(results, args.megabytes)
     return 0
 

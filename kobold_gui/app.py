@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
     from .ui.main_window import MainWindow
+    from .ui.session import Session
 
 #: What `--demo` puts in the prompt editor, so a new user only has to press Ctrl+Enter.
 DEMO_PROMPT = "The kobold opened the old book of spells and read aloud: "
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from .ui.session import install_session
 
     # journal, the story kept from the last run, the offer to restore a crashed session
-    install_session(window, fresh=args.self_test)
+    session = install_session(window, fresh=args.self_test)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
     if os.environ.get(FIRST_FRAME_ENV):
@@ -173,10 +174,21 @@ def main(argv: list[str] | None = None) -> int:
             code = loop.run_until_complete(run())
             loop.run_until_complete(loop.shutdown_asyncgens())
     finally:
+        wait_for_session(session)
         if emulator is not None:
             emulator.stop()
     logging.getLogger(__name__).info("kobold-gui exited (%s)", code)
     return code
+
+
+def wait_for_session(session: Session) -> None:
+    """The story kept at quit is written by the session's writer thread while the window is
+    already gone and the controller closes: the process must not exit before it is on disk
+    (the journal would offer a restore instead). A failure is logged, never raised here."""
+    try:
+        session.wait_written()
+    except Exception:
+        logging.getLogger(__name__).exception("keeping the session at quit failed")
 
 
 def connect_after_first_frame(window: QWidget, connect: Callable[[], None],

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -72,15 +72,19 @@ def backup_path(path: Path) -> Path:
     return path.with_name(path.name + "~")
 
 
-def atomic_write(path: Path | str, data: bytes, backup: bool = True) -> None:
+def atomic_write(path: Path | str, data: bytes | Iterable[bytes], backup: bool = True) -> None:
     """Write `data` to `path` via a temporary file in the same folder (same file system, so
     the rename is atomic), fsynced before and after the rename. With `backup`, the version
-    being replaced is kept as `NAME~`."""
+    being replaced is kept as `NAME~`. `data` may be an iterable of pieces, written in turn:
+    a worker thread encoding a big story piece by piece never holds the GIL for long (nor
+    the whole encoded file in memory)."""
     path = Path(path)
+    pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
+            for piece in pieces:
+                tmp.write(piece)
             tmp.flush()
             os.fsync(tmp.fileno())
         if backup and path.exists():
@@ -200,10 +204,16 @@ class Journal:
         self.flush()
         self._unsubscribe = story.subscribe(self._on_change)
 
-    def detach(self) -> None:
+    def stop_following(self) -> None:
+        """Record no more changes of the story. Called on the thread that changes the story;
+        afterwards nothing else touches the journal there, so another thread may `close` or
+        `discard` it (what is pending is written first)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    def detach(self) -> None:
+        self.stop_following()
         self.close()
         self._story = None
 

@@ -5,7 +5,10 @@
   (fsynced) at least once a second by a timer, so a flush costs the new text, not the story.
 - A clean quit writes the unsaved story (and the file it belongs to) to `session.json` in the
   state directory, atomically, and discards the journal; the next start loads it silently, still
-  marked unsaved, with its file name.
+  marked unsaved, with its file name. Closing only copies the story (references, not text):
+  the writer thread encodes it piece by piece and writes it, so the window closes at once, and
+  the app waits for it (`wait_written`) before it exits. The journal goes only once
+  `session.json` is on disk: a kill meanwhile leaves it for a restore.
 - A journal left behind means the app died: the next start offers to restore it (non-modal
   box: Restore / Discard); the reply that was streaming comes back marked "interrupted".
   A journal that cannot be read is set aside, never deleted, and the window says where.
@@ -14,11 +17,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +135,9 @@ class Session(QObject):
         self.disabled = False
         self.lock = SessionLock(storage.state_dir() / "session.lock")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-note")
+        #: the session being kept at quit by the writer thread (True once kept; see
+        #: `wait_written`); None before closing
+        self.written: Future[bool] | None = None
         self.timer = QTimer(self)
         self.timer.setInterval(FLUSH_TIMER_MS)
         self.timer.timeout.connect(self.flush_if_due)
@@ -268,8 +276,7 @@ class Session(QObject):
             self.window.status.show_error(message)
 
     def _story_replaced(self, story: Story) -> None:
-        if (self.disabled or self._starting or self.offer is not None
-                or story is self._journal_story):
+        if (not self.journalling or self._starting or story is self._journal_story):
             return  # not journalling until the offer is answered / prepared off the UI thread
         self._attach(story)
 
@@ -313,53 +320,95 @@ class Session(QObject):
         holds it); written in the writer thread, in order, so its fsync never stalls the
         window."""
         if self.offer is None and not (self._starting or self._closed or self.disabled):
-            self._writer.submit(_write_note, self._note_bytes(None), required=False)
+            self._writer.submit(_write_note, self._note_head().encode("utf-8"),
+                                required=False)
 
-    def _note_bytes(self, story: Story | None) -> bytes:
+    def _note_head(self) -> str:
+        """The note without its story (`"story": null}` ends it): which file the story
+        belongs to, read here on the UI thread."""
         files = self.files
         note = {"format": SESSION_FORMAT, "version": SESSION_VERSION,
                 "file": None if files.path is None else str(files.path),
                 "file_format": files.format, "display_name": files.display_name,
                 "story": None}
-        text = json.dumps(note, ensure_ascii=False)
-        if story is not None:  # built from small pieces, like every big story we write
-            text = text[:-len("null}")] + "".join(story.json_pieces(separator="")) + "}"
-        return text.encode("utf-8")
+        return json.dumps(note, ensure_ascii=False)
 
     def shutdown(self) -> None:
         """The window closes for good: keep the unsaved story for the next start (unless the
-        user discarded it), then drop the journal, in that order."""
+        user discarded it), then drop the journal, in that order. Only a copy of the story is
+        taken here; the writer thread writes it after the notes before it (`written`)."""
+        if self._closed:
+            return
         self.timer.stop()
         self._closed = True
-        self._writer.shutdown(wait=True)  # earlier notes land first
-        if self.disabled:
-            return
-        try:
-            self._keep_and_close()
-        finally:
-            self.lock.release()
+        if not self.disabled:
+            self.written = self._writer.submit(self._keep_job())
+        self._writer.shutdown(wait=False)  # the thread ends once the queue is done
 
-    def _keep_and_close(self) -> None:
-        if self.offer is not None:  # never answered: offer it again next time
-            if self.journal is not None:
-                self.journal.detach()
-            return
-        story = self.window.story
-        keep = story.dirty and self.files.close_answer != "discard"
+    def _keep_job(self) -> Callable[[], bool]:
+        """On the UI thread: what the writer thread keeps, taken now (later edits do not
+        reach it); the journal stops following the story, so only the writer touches it."""
+        journal, self.journal, self._journal_story = self.journal, None, None
+        if journal is not None:
+            journal.stop_following()
+        story: Story | None = None
+        if self.offer is None:  # an offer never answered: offered again next time
+            current = self.window.story
+            if current.dirty and self.files.close_answer != "discard":
+                story = current.copy()
+        head = None if self.offer is not None else self._note_head()
+        return functools.partial(_keep_and_close, head, story, journal, self.lock)
+
+    def wait_written(self, timeout: float | None = None) -> bool:
+        """Block until the session kept at quit is on disk and the journal dropped (the app
+        calls this before it exits); False when it could not be kept (the journal stays for
+        a restore). TimeoutError after `timeout` seconds."""
+        return True if self.written is None else self.written.result(timeout)
+
+
+def _keep_and_close(head: str | None, story: Story | None, journal: storage.Journal | None,
+                    lock: SessionLock) -> bool:
+    """In the writer thread: the journal's last lines on disk, then `session.json` (the note
+    `head` with `story`, none for None), then the journal dropped, so a kill at any point
+    leaves one of them whole; the session lock goes last. No note (`head` None): the journal
+    is only closed."""
+    try:
+        if journal is not None:
+            try:
+                journal.close()
+            except OSError as exc:
+                log.error("session journal flush failed at quit: %s", exc)
+        if head is None:
+            return True
         try:
-            _write_note(self._note_bytes(story if keep else None), required=True)
+            _write_note(_note_pieces(head, story), required=True)
         except OSError as exc:
             log.error("cannot keep the session (%s); the journal stays for a restore", exc)
-            if self.journal is not None:
-                self.journal.detach()
-            return
-        if self.journal is not None:
-            self.journal.discard()
-            self.journal = None
-            self._journal_story = None
+            return False
+        if journal is not None:
+            try:
+                journal.discard()
+            except OSError as exc:  # kept all the same; the next start offers a restore too
+                log.warning("cannot remove the session journal after keeping it: %s", exc)
+        return True
+    finally:
+        lock.release()
 
 
-def _write_note(data: bytes, *, required: bool) -> None:
+def _note_pieces(head: str, story: Story | None) -> Iterator[bytes]:
+    """The note `head` with the story in place of its `null`, a segment a piece, each made
+    as the one before is written (Story.iter_json_pieces): the writer thread hands the GIL
+    back between them."""
+    if story is None:
+        yield head.encode("utf-8")
+        return
+    yield head[:-len("null}")].encode("utf-8")
+    for piece in story.iter_json_pieces(separator=""):
+        yield piece.encode("utf-8")
+    yield b"}"
+
+
+def _write_note(data: bytes | Iterable[bytes], *, required: bool) -> None:
     path = session_file_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -309,3 +309,43 @@ def test_an_undo_snapshot_is_encoded_off_the_calling_thread_and_lines_stay_in_or
     assert threads and all(name != threading.current_thread().name for name in threads)
     assert storage_module.replay(tmp_path / "j.journal").text == "One. Three. "
     journal.close()
+
+
+def test_atomic_write_takes_the_file_in_pieces(tmp_path: Path) -> None:
+    """A worker encoding a big story hands the pieces over one by one (no whole-file join)."""
+    target = tmp_path / "session.json"
+    atomic_write(target, b"old")
+    atomic_write(target, (piece for piece in (b'{"a": ', "ü".encode(), b"}")))
+    assert target.read_bytes() == '{"a": ü}'.encode()
+    assert backup_path(target).read_bytes() == b"old"
+
+
+def test_a_piece_that_cannot_be_made_leaves_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "session.json"
+    atomic_write(target, b"old")
+
+    def pieces():
+        yield b"half of it"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, pieces())
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session.json"]
+
+
+def test_a_journal_stopped_on_one_thread_is_closed_on_another(tmp_path: Path) -> None:
+    """The session stops following the story on the UI thread and lets its writer thread
+    write the pending lines: the later changes are not recorded, the earlier ones are."""
+    import threading
+
+    story = Story()
+    journal = Journal(tmp_path / "j.journal", interval=60.0)
+    journal.attach(story)
+    story.append_segment("user", "kept")
+    journal.stop_following()
+    story.append_segment("user", " not journalled")
+    closer = threading.Thread(target=journal.close)
+    closer.start()
+    closer.join()
+    assert replay(tmp_path / "j.journal").text == "kept"

@@ -273,3 +273,21 @@ def test_asking_for_the_last_reply_does_not_fold_the_streamed_tail() -> None:
     assert story.reply_span(number) == (1, 2)
     assert story._tail == ["one ", "two"]  # not folded
     assert story.text == "Hi\none two"
+
+
+def test_a_copy_keeps_every_part_and_not_later_edits() -> None:
+    """What a worker thread writes (a save, the session kept at quit): every part, and the
+    story as it was when copied, while the original goes on changing."""
+    from story_parts import every_part_story
+
+    story = every_part_story()
+    copy = story.copy()
+    assert copy.to_dict() == story.to_dict()
+    assert copy.to_json() == story.to_json()
+    before = story.to_json()
+    story.append_text(-1, " and on")
+    story.append_segment("model", "new")
+    story.set_fields(memory="changed", mode="story")
+    story.extra["lite_only"] = "changed"
+    assert copy.to_json() == before
+    assert copy.segments[0] is story.segments[0]  # shared, not copied

@@ -203,13 +203,3 @@ def test_delete_last_reply_removes_the_whole_reply_and_undo_brings_it_back() -> 
     assert story.undo()
     assert story.text == "Once upon a time there was"
 
-
-def test_a_copy_holds_every_part_and_none_of_the_later_edits() -> None:
-    story, number = retried_story()
-    story.branch_from(number)
-    copy = story.copy()
-    assert copy.to_dict() == story.to_dict()
-    before = copy.to_dict()
-    reply(story, "five", retry_of=number)
-    story.append_segment("user", " More.")
-    assert copy.to_dict() == before != story.to_dict()

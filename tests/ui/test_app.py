@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
 import subprocess
@@ -146,3 +147,36 @@ def test_display_problem_table(env, missing, expected) -> None:
         assert problem is None
     else:
         assert problem is not None and expected in problem
+
+
+SLOW_SESSION_WRITE = """
+import os, sys, time
+from kobold_gui.core import storage
+real = storage.atomic_write
+
+def slow(path, data, backup=True):
+    if os.path.basename(path) == "session.json":
+        time.sleep(1.0)  # a slow disk: the window is gone long before this is written
+    real(path, data, backup)
+
+storage.atomic_write = slow
+from kobold_gui.app import main
+code = main(sys.argv[1:])
+os._exit(code)  # nothing more runs after main returns: no thread is joined at exit
+"""
+
+
+def test_the_app_waits_for_the_kept_session_before_it_exits(tmp_path: Path) -> None:
+    """The session is kept by a writer thread once the window is closed: `main` must not
+    return before session.json is on disk (and the journal only then gone)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_STATE_HOME=str(tmp_path),
+               XDG_CACHE_HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path),
+               XDG_DATA_HOME=str(tmp_path))
+    env.pop("KOBOLD_PASSWORD", None)
+    proc = subprocess.run([sys.executable, "-c", SLOW_SESSION_WRITE, "--demo", "--self-test"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    state = tmp_path / "kobold_gui"
+    kept = json.loads((state / "session.json").read_bytes())["story"]
+    assert kept is not None and kept["segments"][0]["text"].startswith("Self-test.")
+    assert not (state / "session.journal").exists()

@@ -61,10 +61,15 @@ def crash(session: Session) -> None:
 
 
 def quit_app(qtbot, window, choice: str | None = None) -> None:
+    """Close the window and wait, as `kobold-gui` does before it exits, for the session to be
+    kept (the writer thread writes it)."""
     window.close()
     if choice is not None:
         answer(qtbot, files_of(window), choice)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+    session = files_of(window).session
+    assert session is not None
+    session.wait_written(timeout=WAIT_MS / 1000)
 
 
 def test_streamed_text_reaches_the_journal_within_a_second(qtbot, app_window) -> None:
@@ -185,6 +190,7 @@ def test_an_unanswered_offer_is_offered_again(qtbot, app_window) -> None:
     again, restarted = start(app_window)
     assert restarted.offer is not None
     restarted.shutdown()  # quit with the question open
+    assert restarted.wait_written(timeout=WAIT_MS / 1000)
     _third, last = start(app_window)
     assert last.offer is not None
     last.offer.answer("restore")
@@ -255,3 +261,96 @@ def test_a_second_app_leaves_the_first_ones_session_alone(qtbot, app_window) -> 
     quit_app(qtbot, second, "discard")
     assert journalled_text() == first.story.text  # untouched by the second app
     assert not any(".discarded-" in p.name for p in storage.state_dir().iterdir())
+
+
+def test_the_kept_story_has_every_part(qtbot, app_window) -> None:
+    """What is kept at quit is the story: its segments (the one still streaming too), memory,
+    the versions of a retried reply, the branches, the mode and the options."""
+    from story_parts import every_part_story
+
+    window, _ = start(app_window)
+    story = every_part_story()
+    window.set_story(story)
+    expected = story.to_json()
+    quit_app(qtbot, window, "keep")
+    again, _ = start(app_window)
+    assert again.story.to_json() == expected
+    assert again.story.branches == story.branches
+    assert again.story.all_alternatives == story.all_alternatives
+
+
+def test_closing_encodes_the_story_off_the_ui_thread(qtbot, app_window, monkeypatch) -> None:
+    """Issue 9: keeping a 10 MB story at quit froze the window ~250 ms; the UI thread now only
+    copies it, and the writer thread encodes and writes it."""
+    import threading
+
+    from kobold_gui.core.story import Story
+
+    threads: list[str] = []
+    real = Story.to_dict  # where every encoding of a story starts
+
+    def spying(self) -> dict:
+        threads.append(threading.current_thread().name)
+        return real(self)
+
+    window, _ = start(app_window)
+    write_in(window, "Encoded elsewhere")
+    with monkeypatch.context() as patched:
+        patched.setattr(Story, "to_dict", spying)
+        quit_app(qtbot, window, "keep")
+    assert threads and threading.main_thread().name not in threads
+    assert "Encoded elsewhere" in json.loads(session_file_path().read_bytes())["story"][
+        "segments"][0]["text"]
+
+
+def test_the_journal_stays_until_the_kept_story_is_on_disk(qtbot, app_window,
+                                                           monkeypatch) -> None:
+    """The window is gone at once, the writing goes on: killed meanwhile, the journal is still
+    there for a restore; it goes only once session.json is written."""
+    import threading
+
+    real = storage.atomic_write
+    release = threading.Event()
+
+    def slow(path, data, backup=True) -> None:
+        assert release.wait(WAIT_MS / 1000)
+        real(path, data, backup)
+
+    window, session = start(app_window)
+    stream_in(window, "Slowly kept")
+    assert session.journal is not None
+    session.journal.flush()  # as the timer does within a second
+    monkeypatch.setattr(storage, "atomic_write", slow)
+    try:
+        window.close()
+        answer(qtbot, files_of(window), "keep")
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT_MS)
+        assert session.written is not None and not session.written.done()
+        assert journalled_text() == "Slowly kept "  # what a restore after a kill brings back
+    finally:
+        release.set()
+    assert session.wait_written(timeout=WAIT_MS / 1000)
+    assert not storage.session_journal_path().exists()
+    kept = json.loads(session_file_path().read_bytes())["story"]
+    assert "Slowly kept" in kept["segments"][-1]["text"]
+
+
+def test_if_the_kept_story_cannot_be_written_the_journal_stays(qtbot, app_window,
+                                                               monkeypatch) -> None:
+    window, session = start(app_window)
+    stream_in(window, "Nowhere to go")
+    window.story.append_text(len(window.story.segments) - 1, " and the last words")
+
+    def full(path, data, backup=True) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage, "atomic_write", full)
+        quit_app(qtbot, window, "keep")
+        assert session.wait_written() is False
+    # the journal holds everything, even the lines not flushed before the close
+    assert journalled_text() == "Nowhere to go  and the last words"
+    again, restarted = start(app_window)
+    assert restarted.offer is not None
+    restarted.offer.answer("restore")
+    assert again.story.text == "Nowhere to go  and the last words"
