@@ -138,6 +138,8 @@ class MainWindow(QMainWindow):
         self.mode_dock: QDockWidget
         #: docks whose panel is still to be built (add_side_panel with a builder) -> builder
         self._pending_panels: dict[QDockWidget, Callable[[], QWidget]] = {}
+        #: every dock whose panel was left for later (built or not)
+        self._late_docks: list[QDockWidget] = []
         #: the recent addresses the Server panel lists (None: none given yet)
         self.recent_urls: list[str] | None = None
         #: True once `finish_start` ran (just after the first frame)
@@ -399,6 +401,7 @@ class MainWindow(QMainWindow):
         else:
             dock.setWidget(QWidget())
             self._pending_panels[dock] = widget
+            self._late_docks.append(dock)
         dock.setMinimumWidth(300)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.tabifyDockWidget(self.settings_dock, dock)
@@ -526,13 +529,49 @@ class MainWindow(QMainWindow):
         if build is None:
             return
         placeholder = dock.widget()
+        #: what the panel follows in the focus chain (the dock's last title button)
+        anchor = (placeholder.previousInFocusChain() if placeholder is not None else None) or dock
         body = build()
         dock.setWidget(body)
         if placeholder is not None:
+            placeholder.setParent(None)
             placeholder.deleteLater()
+        self._chain_after(anchor, body)
         self._fit_late_panel(body)
         if self.start_finished:
             name_from_hints(body)
+
+    def _chain_after(self, anchor: QWidget, body: QWidget) -> None:
+        """Tab goes through `body` where it went had it been built with the window: right
+        after `anchor`, the last widget of its dock. Qt puts a panel built later at the end
+        of the focus chain, which is the same place unless controls that are not in a late
+        panel came after the dock (the Mode panel: the dock's tab bar, the Retry buttons).
+        Qt orders only widgets that take the focus: `anchor` does for the reordering only."""
+        def in_late_panel(widget: QWidget) -> bool:
+            return any(dock.isAncestorOf(widget) for dock in self._late_docks)
+
+        def takes_focus(widget: QWidget) -> bool:
+            return widget.focusPolicy() != Qt.FocusPolicy.NoFocus
+
+        follower = anchor.nextInFocusChain()
+        while follower is not None and follower is not self and (
+                not takes_focus(follower) or in_late_panel(follower)):
+            follower = follower.nextInFocusChain()
+        if follower is None or follower is self:
+            return  # nothing else follows: the end of the chain is the place
+        block: list[QWidget] = []
+        widget: QWidget | None = body
+        while widget is not None and (widget is body or body.isAncestorOf(widget)):
+            if takes_focus(widget):
+                block.append(widget)
+            widget = widget.nextInFocusChain()
+        policy = anchor.focusPolicy()
+        anchor.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        prev = anchor
+        for widget in block:
+            QWidget.setTabOrder(prev, widget)
+            prev = widget
+        anchor.setFocusPolicy(policy)
 
     def build_panels(self) -> None:
         """Every side panel still to be built (finish_start; tests that need them all)."""
