@@ -27,7 +27,9 @@ def spy(widget, callback):
         if not seen:
             seen.append(True)
             loaded = [m for m in ("httpx", "keyring", "importlib.metadata", "PySide6.QtSvg",
-                                  "uuid", "kobold_gui.ui.request_dialog") if m in sys.modules]
+                                  "uuid", "kobold_gui.ui.request_dialog",
+                                  "kobold_gui.core.storyfiles", "kobold_gui.core.formats")
+                      if m in sys.modules]
             print("at-first-paint loaded=%s" % ",".join(loaded), flush=True)
             print("at-first-paint import-hook=%s" % builtins.__import__.__name__, flush=True)
             print("at-first-paint password-field=%r" % widget.password_edit.text(), flush=True)
@@ -143,9 +145,10 @@ def test_the_first_frame_comes_before_keyring_httpx_and_the_rest(
         make_emulator, tmp_path: Path) -> None:
     """The real entry (--self-test: it connects and generates once, then quits) on a server
     that needs the password the keyring (PYTHON_KEYRING_BACKEND) saved for it: when the
-    window is first painted neither the keyring, httpx, importlib.metadata nor QtSvg is
-    loaded and PySide's `__feature__` import hook is gone; the password from the keyring
-    still reaches the connection, made only after the window finished starting."""
+    window is first painted neither the keyring, httpx, importlib.metadata, QtSvg nor the
+    story file formats are loaded and PySide's `__feature__` import hook is gone; the
+    password from the keyring still reaches the connection, made only after the window
+    finished starting."""
     import os
 
     from kobold_gui.core.prefs import Prefs, save_prefs
