@@ -117,7 +117,7 @@ class AppSettings(QObject):
         if self.prefs.samplers:
             window.settings_panel.set_values(self.prefs.samplers)
         self._add_recent_drop_down(window.url_edit)
-        window.server_panel.set_recent_urls(self.prefs.recent_urls)
+        window.set_recent_urls(self.prefs.recent_urls)
         controller = window.controller
         password = controller.password or ""
         self._filled = password if password and password != self._session_password else ""
@@ -236,7 +236,7 @@ class AppSettings(QObject):
             self.prefs.remember_url(info.url)
             self.completer_model.setStringList(self.prefs.recent_urls)
             self.recent_action.setVisible(True)
-            window.server_panel.set_recent_urls(self.prefs.recent_urls)
+            window.set_recent_urls(self.prefs.recent_urls)
         password = window.controller.password
         if not password or not info.version.protected or password == self._session_password:
             return

@@ -442,8 +442,10 @@ class ContextWiring(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
-        self.panel = ContextPanel()
-        self.dock = window.add_side_panel("Context", self.panel, "contextDock")
+        self._panel: ContextPanel | None = None
+        #: the story the panel shows (it is built, with it, just after the first frame)
+        self._story = window.story
+        self.dock = window.add_side_panel("Context", self._build, "contextDock")
         self.dialog: RequestDialog | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -478,10 +480,25 @@ class ContextWiring(QObject):
         if view is not None:
             view.addAction(toggle)
 
+    def _build(self) -> ContextPanel:
+        self._panel = ContextPanel()
+        self._panel.set_story(self._story)
+        return self._panel
+
+    @property
+    def panel(self) -> ContextPanel:
+        """The Context panel (built now if it was not yet: window.build_panel)."""
+        if self._panel is None:
+            self.window.build_panel(self.dock)
+        assert self._panel is not None
+        return self._panel
+
     def bind(self, story: Story) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self.panel.set_story(story)
+        self._story = story
+        if self._panel is not None:
+            self._panel.set_story(story)
         self._unsubscribe = story.subscribe(self._story_event)
         self.schedule()
 

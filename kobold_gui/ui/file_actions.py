@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 
 from ..core import storage
 from ..core.story import NewerFormat, Story, StoryFormatError
-from ..core.storyfiles import SAVED_BACK_AS, StoryFileError, dump_story, read_story_bytes
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -172,6 +171,8 @@ class RecentFiles:
 
 def read_story_file(path: Path) -> tuple[Story, str]:
     """(story, detected format); raises OSError, NewerFormat, StoryFormatError, FormatError."""
+    from ..core.storyfiles import read_story_bytes  # the file formats: not needed at start
+
     return read_story_bytes(path.read_bytes())
 
 
@@ -182,6 +183,8 @@ def snapshot(story: Story) -> Story:
 
 
 def write_story_file(path: Path, story: Story, fmt: str, force: bool) -> None:
+    from ..core.storyfiles import dump_story
+
     data = dump_story(story, fmt)
     storage.write_story_bytes(path, data, empty=not storage.has_text(story), force=force)
 
@@ -445,6 +448,8 @@ class FileActions(QObject):
         self._run(self._open(path))
 
     async def _open(self, path: Path) -> None:
+        from ..core.storyfiles import SAVED_BACK_AS, StoryFileError
+
         self._status_info(f"Opening {path.name}…")
         session = self.session if self.session is not None and self.session.journalling \
             else None
@@ -553,6 +558,8 @@ class FileActions(QObject):
 
     async def _save(self, path: Path, fmt: str, story: Story, revision: int, copy: Story, *,
                     force: bool, then: Callable[[], None] | None) -> None:
+        from ..core.storyfiles import StoryFileError
+
         export = fmt in EXPORT_ONLY
         self._status_info(f"{'Exporting' if export else 'Saving'} {path.name}…")
         try:

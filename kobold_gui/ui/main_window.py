@@ -50,7 +50,7 @@ from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
 from .keyboard import KeyboardPath
-from .mode_panel import install_modes
+from .mode_panel import ModePanel, install_modes
 from .plain import plain_label, set_plain_tooltip
 from .presets_ui import install_presets
 from .prompt_editor import PromptEditor
@@ -129,9 +129,21 @@ class MainWindow(QMainWindow):
         #: the password field's tooltip: where the password is kept (ui/app_settings.py says)
         self._password_help = PASSWORD_HELP
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
-        #: set by install_server_panel
-        self.server_panel: ServerPanel
+        #: set by install_server_panel (the panel itself is built after the first frame:
+        #: `server_panel` builds it when asked for sooner)
+        self._server_panel: ServerPanel | None = None
         self.server_dock: QDockWidget
+        #: set by install_modes, built like the Server panel (`mode_panel`)
+        self._mode_panel: ModePanel | None = None
+        self.mode_dock: QDockWidget
+        #: docks whose panel is still to be built (add_side_panel with a builder) -> builder
+        self._pending_panels: dict[QDockWidget, Callable[[], QWidget]] = {}
+        #: every dock whose panel was left for later (built or not)
+        self._late_docks: list[QDockWidget] = []
+        #: the recent addresses the Server panel lists (None: none given yet)
+        self.recent_urls: list[str] | None = None
+        #: True once `finish_start` ran (just after the first frame)
+        self.start_finished = False
         self.test_server_action: QAction
         self.appearance: Appearance
         self.keyboard: KeyboardPath
@@ -158,7 +170,7 @@ class MainWindow(QMainWindow):
         self._make_dock()
         self._make_menus()
         self.preset_bar = install_presets(self)
-        self.modes = install_modes(self)  # H2: Mode panel, mode actions, Show Thinking
+        install_modes(self)  # H2: Mode panel, mode actions, Show Thinking
         self.setStyleSheet(style_sheet(self))
         self._wire()
         install_retry(self)
@@ -176,8 +188,6 @@ class MainWindow(QMainWindow):
         # ---- end of the parts ----
         self._finish_menus()
         self.editor.setFocus()
-        #: True once `finish_start` ran (just after the first frame)
-        self.start_finished = False
         self.installEventFilter(_FirstPaint(self, lambda: QTimer.singleShot(
             0, self, self.finish_start)))
         QTimer.singleShot(FINISH_FALLBACK_MS, self, self.finish_start)  # never painted
@@ -373,14 +383,25 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
         self.resizeDocks([self.settings_dock], [330], Qt.Orientation.Horizontal)
 
-    def add_side_panel(self, title: str, widget: QWidget, object_name: str) -> QDockWidget:
+    def add_side_panel(self, title: str, widget: QWidget | Callable[[], QWidget],
+                       object_name: str) -> QDockWidget:
         """Another tab beside the sampler panel (context, mode, server…): one dock area, so
-        the story keeps its width however many panels there are."""
+        the story keeps its width however many panels there are.
+
+        `widget` may be a function that builds the panel: a hidden tab is then built just
+        after the first frame (`finish_start`), or sooner when it is first shown
+        (`focus_panel`) or asked for (`build_panel`); until then the dock holds an empty
+        placeholder (nothing of it is seen or reachable before)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(object_name)
         dock.setFeatures(self.settings_dock.features())
         dock.setAllowedAreas(self.settings_dock.allowedAreas())
-        dock.setWidget(widget)
+        if isinstance(widget, QWidget):
+            dock.setWidget(widget)
+        else:
+            dock.setWidget(QWidget())
+            self._pending_panels[dock] = widget
+            self._late_docks.append(dock)
         dock.setMinimumWidth(300)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.tabifyDockWidget(self.settings_dock, dock)
@@ -499,7 +520,111 @@ class MainWindow(QMainWindow):
         if self.start_finished or not shiboken6.isValid(self):
             return
         self.start_finished = True
+        self.build_panels()
         name_from_hints(self)
+
+    def build_panel(self, dock: QDockWidget) -> None:
+        """Build the panel of `dock` now if it was left for later (add_side_panel)."""
+        build = self._pending_panels.pop(dock, None)
+        if build is None:
+            return
+        placeholder = dock.widget()
+        #: what the panel follows in the focus chain (the dock's last title button)
+        anchor = (placeholder.previousInFocusChain() if placeholder is not None else None) or dock
+        body = build()
+        dock.setWidget(body)
+        if placeholder is not None:
+            placeholder.setParent(None)
+            placeholder.deleteLater()
+        self._chain_after(anchor, body)
+        self._fit_late_panel(body)
+        if self.start_finished:
+            name_from_hints(body)
+
+    def _chain_after(self, anchor: QWidget, body: QWidget) -> None:
+        """Tab goes through `body` where it went had it been built with the window: right
+        after `anchor`, the last widget of its dock. Qt puts a panel built later at the end
+        of the focus chain, which is the same place unless controls that are not in a late
+        panel came after the dock (the Mode panel: the dock's tab bar, the Retry buttons).
+        Qt orders only widgets that take the focus: `anchor` does for the reordering only."""
+        def in_late_panel(widget: QWidget) -> bool:
+            return any(dock.isAncestorOf(widget) for dock in self._late_docks)
+
+        def takes_focus(widget: QWidget) -> bool:
+            return widget.focusPolicy() != Qt.FocusPolicy.NoFocus
+
+        follower = anchor.nextInFocusChain()
+        while follower is not None and follower is not self and (
+                not takes_focus(follower) or in_late_panel(follower)):
+            follower = follower.nextInFocusChain()
+        if follower is None or follower is self:
+            return  # nothing else follows: the end of the chain is the place
+        block: list[QWidget] = []
+        widget: QWidget | None = body
+        while widget is not None and (widget is body or body.isAncestorOf(widget)):
+            if takes_focus(widget):
+                block.append(widget)
+            widget = widget.nextInFocusChain()
+        policy = anchor.focusPolicy()
+        anchor.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        prev = anchor
+        for widget in block:
+            QWidget.setTabOrder(prev, widget)
+            prev = widget
+        anchor.setFocusPolicy(policy)
+
+    def build_panels(self) -> None:
+        """Every side panel still to be built (finish_start; tests that need them all)."""
+        for dock in list(self._pending_panels):
+            self.build_panel(dock)
+
+    def set_recent_urls(self, urls: list[str]) -> None:
+        """The Server panel's recent addresses (kept for it if it is not built yet)."""
+        self.recent_urls = list(urls)
+        if self._server_panel is not None:
+            self._server_panel.set_recent_urls(self.recent_urls)
+
+    @property
+    def mode_panel(self) -> ModePanel:
+        """The Mode panel (built now if it was not yet)."""
+        if self._mode_panel is None:
+            self.build_panel(self.mode_dock)
+        assert self._mode_panel is not None
+        return self._mode_panel
+
+    @property
+    def server_panel(self) -> ServerPanel:
+        """The Server panel (built now if it was not yet)."""
+        if self._server_panel is None:
+            self.build_panel(self.server_dock)
+        assert self._server_panel is not None
+        return self._server_panel
+
+    def _fit_body(self, body: QWidget) -> int:
+        """Long labels wrap, drop-downs size to a short text; the width `body` still needs."""
+        for label in body.findChildren(QLabel):
+            if len(label.text()) > 40:
+                label.setWordWrap(True)
+        for combo in body.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
+        scroll = body if isinstance(body, QScrollArea) else body.findChild(QScrollArea)
+        inner = scroll.widget() if scroll is not None else None
+        return (inner or body).minimumSizeHint().width() + SIDE_PANEL_MARGIN
+
+    def _fit_late_panel(self, body: QWidget) -> None:
+        """A panel built after the others were fitted: fitted the same way; the docks widen
+        only if it needs more than they have (a width the user or the saved layout chose
+        stays)."""
+        needed = self._fit_body(body)
+        docks = self.findChildren(QDockWidget)
+        if all(dock.minimumWidth() >= needed for dock in docks):
+            return
+        for dock in docks:
+            dock.setMinimumWidth(max(needed, dock.minimumWidth()))
+        if self.settings_dock.width() < needed:
+            self.resizeDocks([self.settings_dock], [needed], Qt.Orientation.Horizontal)
 
     def _fit_side_panels(self) -> None:
         """Side panels scroll only up and down, so nothing in them may insist on more width
@@ -509,18 +634,9 @@ class MainWindow(QMainWindow):
         needed = 300
         for dock in docks:
             body = dock.widget()
-            if body is None:
+            if body is None or dock in self._pending_panels:
                 continue
-            for label in body.findChildren(QLabel):
-                if len(label.text()) > 40:
-                    label.setWordWrap(True)
-            for combo in body.findChildren(QComboBox):
-                combo.setSizeAdjustPolicy(
-                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                combo.setMinimumContentsLength(12)
-            scroll = body if isinstance(body, QScrollArea) else body.findChild(QScrollArea)
-            inner = scroll.widget() if scroll is not None else None
-            needed = max(needed, (inner or body).minimumSizeHint().width() + SIDE_PANEL_MARGIN)
+            needed = max(needed, self._fit_body(body))
         for dock in docks:
             dock.setMinimumWidth(needed)
         self.resizeDocks([self.settings_dock], [max(needed, SIDE_PANEL_WIDTH)],
@@ -543,6 +659,7 @@ class MainWindow(QMainWindow):
 
     def focus_panel(self, dock: QDockWidget) -> None:
         """Show `dock`, raise its tab, focus its first control that takes the keyboard."""
+        self.build_panel(dock)
         dock.show()
         dock.raise_()
         body = dock.widget()

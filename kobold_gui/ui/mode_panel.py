@@ -304,17 +304,27 @@ def _menu(window: MainWindow, title: str) -> QMenu:
     return window.menuBar().addMenu(title)
 
 
-def install_modes(window: MainWindow) -> ModePanel:
+def install_modes(window: MainWindow) -> None:
     """The Mode panel as a side tab, the mode actions and Show Thinking; all follow the
-    window's story and server."""
-    panel = ModePanel(window.story)
-    scroll = QScrollArea()
-    scroll.setObjectName("modeScroll")
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(panel)
-    window.mode_dock = window.add_side_panel("Mode", scroll, "modeDock")  # type: ignore[attr-defined]
-    window.mode_panel = panel  # type: ignore[attr-defined]
+    window's story and server. The panel is built just after the first frame (or when first
+    shown or asked for: window.mode_panel)."""
+
+    def build() -> QWidget:
+        panel = ModePanel(window.story)
+        scroll = QScrollArea()
+        scroll.setObjectName("modeScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(panel)
+        window._mode_panel = panel
+        # a bound method of the panel: Qt drops the connection when the panel goes (the
+        # controller may outlive the window)
+        window.controller.server_changed.connect(panel.set_server_info)
+        if window.controller.server is not None:
+            panel.set_server(window.controller.server.version)
+        return scroll
+
+    window.mode_dock = window.add_side_panel("Mode", build, "modeDock")
 
     group = QActionGroup(window)
     mode_menu = _menu(window, "&Generate").addMenu("&Mode")
@@ -324,7 +334,7 @@ def install_modes(window: MainWindow) -> ModePanel:
         action.setObjectName(f"mode_{mode}_action")
         action.setShortcut(QKeySequence(f"Ctrl+Alt+{number}"))
         action.setToolTip(tip)
-        action.triggered.connect(lambda _c=False, m=mode: panel.set_mode(m))
+        action.triggered.connect(lambda _c=False, m=mode: window.mode_panel.set_mode(m))
         group.addAction(action)
         mode_menu.addAction(action)
         actions[mode] = action
@@ -344,7 +354,9 @@ def install_modes(window: MainWindow) -> ModePanel:
             a.setChecked(a is action)
 
     def story_event(event: StoryEvent) -> None:
-        if isinstance(event, FieldsChanged | Reset) and shiboken6.isValid(panel):
+        panel = window._mode_panel
+        alive = shiboken6.isValid(panel) if panel is not None else shiboken6.isValid(window)
+        if isinstance(event, FieldsChanged | Reset) and alive:
             sync_actions()
 
     unsubscribe: list[Callable[[], None]] = [window.story.subscribe(story_event)]
@@ -352,17 +364,12 @@ def install_modes(window: MainWindow) -> ModePanel:
     def story_replaced(story: Story) -> None:
         unsubscribe.pop()()
         unsubscribe.append(story.subscribe(story_event))
-        panel.set_story(story)
+        if window._mode_panel is not None:  # else it is built with the window's story
+            window._mode_panel.set_story(story)
         sync_actions()
 
     window.story_replaced.connect(story_replaced)
-    # a bound method of the panel: Qt drops the connection when the panel goes (the
-    # controller may outlive the window)
-    window.controller.server_changed.connect(panel.set_server_info)
-    if window.controller.server is not None:
-        panel.set_server(window.controller.server.version)
     sync_actions()
-    return panel
 
 
 __all__ = ["ModePanel", "install_modes"]

@@ -264,21 +264,28 @@ class ServerPanel(QWidget):
         self.no_recent.setVisible(not urls)
 
 
-def install_server_panel(window: MainWindow) -> ServerPanel:
-    """The Server tab beside the other side panels, and Server > Test Server."""
-    panel = ServerPanel(window)
-    window.server_panel = panel
-    window.server_dock = window.add_side_panel("Server", panel, "serverDock")
-    window.controller.server_changed.connect(panel.show_server)
+def install_server_panel(window: MainWindow) -> None:
+    """The Server tab beside the other side panels, and Server > Test Server. The panel is
+    built just after the first frame (or when first shown or asked for: window.server_panel);
+    the recent addresses given before reach it then (window.set_recent_urls)."""
+
+    def build() -> QWidget:
+        panel = ServerPanel(window)
+        window._server_panel = panel
+        if window.recent_urls is not None:
+            panel.set_recent_urls(window.recent_urls)
+        window.controller.server_changed.connect(panel.show_server)
+        return panel
+
+    window.server_dock = window.add_side_panel("Server", build, "serverDock")
     test = QAction("Test Server", window)
     test.setObjectName("testServerAction")
     test.setToolTip("Check the address in the Server panel without switching to it")
 
     def run_test() -> None:
         window.focus_panel(window.server_dock)
-        panel.test()
+        window.server_panel.test()
 
     test.triggered.connect(lambda _c=False: run_test())
     window.menu("&Server").addAction(test)
     window.test_server_action = test
-    return panel

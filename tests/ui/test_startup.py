@@ -27,7 +27,9 @@ def spy(widget, callback):
         if not seen:
             seen.append(True)
             loaded = [m for m in ("httpx", "keyring", "importlib.metadata", "PySide6.QtSvg",
-                                  "uuid", "kobold_gui.ui.request_dialog") if m in sys.modules]
+                                  "uuid", "kobold_gui.ui.request_dialog",
+                                  "kobold_gui.core.storyfiles", "kobold_gui.core.formats")
+                      if m in sys.modules]
             print("at-first-paint loaded=%s" % ",".join(loaded), flush=True)
             print("at-first-paint import-hook=%s" % builtins.__import__.__name__, flush=True)
             print("at-first-paint password-field=%r" % widget.password_edit.text(), flush=True)
@@ -143,9 +145,10 @@ def test_the_first_frame_comes_before_keyring_httpx_and_the_rest(
         make_emulator, tmp_path: Path) -> None:
     """The real entry (--self-test: it connects and generates once, then quits) on a server
     that needs the password the keyring (PYTHON_KEYRING_BACKEND) saved for it: when the
-    window is first painted neither the keyring, httpx, importlib.metadata nor QtSvg is
-    loaded and PySide's `__feature__` import hook is gone; the password from the keyring
-    still reaches the connection, made only after the window finished starting."""
+    window is first painted neither the keyring, httpx, importlib.metadata, QtSvg nor the
+    story file formats are loaded and PySide's `__feature__` import hook is gone; the
+    password from the keyring still reaches the connection, made only after the window
+    finished starting."""
     import os
 
     from kobold_gui.core.prefs import Prefs, save_prefs
@@ -258,3 +261,55 @@ def test_a_process_that_selected_a_feature_keeps_the_hook() -> None:
         "assert feature_import_hook_installed()\n"
         "print('ok')")
     assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+def test_hidden_side_panels_are_built_just_after_the_first_frame(qtbot, unshown_window) -> None:
+    from kobold_gui.ui.accessibility import unnamed
+    from kobold_gui.ui.context_panel import ContextPanel
+    from kobold_gui.ui.server_panel import ServerPanel
+
+    window = unshown_window()
+    docks = (window.context.dock, window.mode_dock, window.server_dock)
+    assert window._pending_panels.keys() == set(docks)  # the tabs are there, not the panels
+    assert [window.panel_actions[d.objectName()].shortcut().toString() for d in docks] == [
+        "Ctrl+Shift+2", "Ctrl+Shift+3", "Ctrl+Shift+4"]
+    window.show()
+    qtbot.waitUntil(lambda: window.start_finished, timeout=5000)
+    assert not window._pending_panels
+    assert isinstance(window.context.dock.widget(), ContextPanel)
+    assert isinstance(window.server_dock.widget(), ServerPanel)
+    assert window.mode_dock.widget().widget() is window.mode_panel
+    assert unnamed(window) == []
+    assert all(dock.minimumWidth() == window.settings_dock.minimumWidth() for dock in docks)
+
+
+def test_a_side_panel_shown_before_the_start_finished_is_built_and_named(
+        qtbot, unshown_window) -> None:
+    from kobold_gui.ui.accessibility import unnamed
+
+    window = unshown_window()
+    window.focus_panel(window.server_dock)  # the Ctrl+Shift+4 / F6 path
+    assert window.server_dock not in window._pending_panels
+    assert window.server_dock.widget() is window.server_panel
+    window.finish_start()
+    assert unnamed(window.server_panel) == []
+
+
+def test_tab_reaches_a_late_panel_where_it_would_have_been_built(qtbot, unshown_window) -> None:
+    """The Mode panel's controls come before the dock's tab bar and the Retry buttons in
+    the focus chain, as when it was built with the window; Context, then Server, last."""
+    from PySide6.QtWidgets import QToolButton
+
+    window = unshown_window()
+    window.finish_start()
+    chain = []
+    widget = window.nextInFocusChain()
+    while widget is not window:
+        chain.append(widget)
+        widget = widget.nextInFocusChain()
+    retry = window.findChild(QToolButton, "retryButton")
+    first_mode = next(w for w in chain if window.mode_panel.isAncestorOf(w))
+    assert chain.index(first_mode) < chain.index(retry)
+    context = [i for i, w in enumerate(chain) if window.context.panel.isAncestorOf(w)]
+    server = [i for i, w in enumerate(chain) if window.server_panel.isAncestorOf(w)]
+    assert chain.index(retry) < min(context) and max(context) < min(server)
