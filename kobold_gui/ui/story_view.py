@@ -691,6 +691,7 @@ class StoryView(QPlainTextEdit):
             self._render_timer.start()
         else:
             self._render_timer.stop()
+            self.decor.rendered()
 
     def rendering(self) -> bool:
         """True while set_story is still showing the rest of a long story."""

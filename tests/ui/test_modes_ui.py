@@ -123,3 +123,22 @@ def test_mode_shortcuts_and_thinking_action_in_the_window(qtbot, make_window) ->
         window.mode_panel)
     window.show_thinking_action.trigger()
     assert window.output.decor.thinking_shown
+
+
+def test_a_long_story_gets_its_labels_once_shown_without_asking_on_every_turn(
+        qtbot, view: StoryView, monkeypatch) -> None:
+    """While a long story is shown over several turns, the turn labels wait for the end (asked
+    on every turn, a 0 ms timer kept the window's loop spinning the whole time)."""
+    story = Story([Segment("user", "Hi\n"),
+                   Segment("model", ("Long reply. " * 40 + "\n") * 5_000,
+                           GenerationMeta(model="koboldcpp/tiny-7B")),
+                   Segment("user", "Bye\n")], mode="instruct")
+    asked: list[bool] = []
+    rendering = view.rendering
+    monkeypatch.setattr(view, "rendering", lambda: asked.append(True) or rendering())
+    view.set_story(story)
+    assert rendering()
+    qtbot.waitUntil(lambda: not rendering(), timeout=20_000)
+    qtbot.waitUntil(lambda: bool(view.decor.labels))
+    assert [label for _p, label in view.decor.labels] == ["You", "tiny-7B", "You"]
+    assert len(asked) < 20  # once or twice, not on every turn of the loop
