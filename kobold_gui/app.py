@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -17,10 +16,13 @@ from .display import INSTALL_HINT, display_problem
 from .options import OptionError, add_common_options, resilience_config, resolve_password
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QWidget
+    import asyncio
+
+    from PySide6.QtWidgets import QApplication, QWidget
 
     from .ui.main_window import MainWindow
     from .ui.session import Session
+    from .ui.window_frame import WindowFrame
 
 #: What `--demo` puts in the prompt editor, so a new user only has to press Ctrl+Enter.
 DEMO_PROMPT = "The kobold opened the old book of spells and read aloud: "
@@ -84,10 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     from .ui.qtimports import drop_feature_import_hook
 
     drop_feature_import_hook()
-    from .ui.controller import Controller
-    from .ui.main_window import MainWindow
-    from .ui.qtloop import install_loop
     from .ui.style import app_icon
+    from .ui.window_frame import WindowFrame
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -97,8 +97,59 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("kobold-gui")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # we quit after async cleanup (pitfall 8)
-    loop = install_loop(app)
 
+    # The window first: on screen before asyncio, the client and the panels are imported
+    # (ui/window_frame.py says why); the main window is then built into it.
+    frame = WindowFrame()
+    restore_look(frame)
+    if os.environ.get(FIRST_FRAME_ENV):
+        after_first_paint(frame, lambda: print(f"first-frame {time.monotonic():.6f}",
+                                               flush=True))
+    show_first_frame(frame)
+    return run_window(args, argv, password, app, frame)
+
+
+def restore_look(frame: QWidget) -> None:
+    """The saved theme and window geometry, on the frame before it is first shown: it opens
+    where and as it was left, dark from the first frame if it was dark."""
+    from .core.prefs_file import read_window_look
+
+    geometry, theme = read_window_look()
+    if theme != "system":
+        from .ui.theme import apply_theme
+
+        apply_theme(theme)
+    if geometry is not None:
+        import base64
+
+        from PySide6.QtCore import QByteArray
+
+        frame.restoreGeometry(QByteArray(base64.b64decode(geometry)))
+
+
+def show_first_frame(frame: QWidget, timeout_ms: int = FIRST_FRAME_FALLBACK_MS) -> None:
+    """Show `frame` and return once its first frame is painted (and flushed: the return is a
+    turn later), or after `timeout_ms` for a window that is not painted (started minimized)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    after_first_paint(frame, lambda: QTimer.singleShot(0, loop.quit))
+    QTimer.singleShot(timeout_ms, loop.quit)
+    frame.show()
+    loop.exec()
+
+
+def run_window(args: argparse.Namespace, argv: list[str] | None, password: str | None,
+               app: QApplication, frame: WindowFrame) -> int:
+    """The rest of the start, with the frame on screen: the asyncio loop, the controller,
+    the main window inside the frame, the session; then run until the window closes."""
+    import asyncio
+
+    from .ui.controller import Controller
+    from .ui.main_window import MainWindow
+    from .ui.qtloop import install_loop
+
+    loop = install_loop(app)
     emulator = None
     url = args.url
     if args.demo:
@@ -118,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         url = app_settings.start_url(url if url_given(argv, os.environ) else None)
 
     controller = Controller(url, password, config=resilience_config(args))
-    window = MainWindow(controller)
+    window = MainWindow(controller, frame)
+    frame.set_content(window)
     app_settings.attach(window, session_password=password,
                         transient_url=emulator.url if emulator is not None else None)
     from .ui.session import install_session
@@ -127,13 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     session = install_session(window, fresh=args.self_test)
     if args.demo:
         window.editor.set_prompt(DEMO_PROMPT)
+    window.editor.setFocus()
     if os.environ.get(FIRST_FRAME_ENV):
-        after_first_paint(window, lambda: print(f"first-frame {time.monotonic():.6f}",
+        after_first_paint(window, lambda: print(f"window-ready {time.monotonic():.6f}",
                                                 flush=True))
 
     def start_connection() -> None:
-        """After the first frame: the window's last names, the app's version, the keyring,
-        then the connection."""
+        """After the main window's first frame: its last names, the app's version, the
+        keyring, then the connection."""
         window.finish_start()
         from . import __version__
 
@@ -141,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         app_settings.connect_at_start(url, password, saved=not args.demo)
 
     connect_after_first_frame(window, start_connection)
-    window.show()
 
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
@@ -150,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 0
         if args.self_test:
             code = await self_test(window)
-            window.close()
+            window.close_window()
         else:
             await closed.wait()
             app_settings.save()  # not after --self-test: it must not change the user's settings
@@ -231,6 +283,8 @@ def after_first_paint(widget: QWidget, callback: Callable[[], None]) -> None:
 
 async def self_test(window: MainWindow, timeout: float = SELF_TEST_TIMEOUT) -> int:
     """Drive the real window once: wait for the server, generate, report on stdout."""
+    import asyncio
+
     from .core.events import Failed
 
     controller = window.controller

@@ -14,11 +14,13 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .core import errors as E
-from .core.generation import ResilienceConfig
 from .core.serverinfo import DEFAULT_URL, authorization_header, normalize_url
+
+if TYPE_CHECKING:
+    from .core.generation import ResilienceConfig
 
 DEFAULT_RETRIES = 5
 DEFAULT_RETRY_MAX_DELAY = 30.0
@@ -127,6 +129,9 @@ def add_common_options(parser: argparse.ArgumentParser,
 
 
 def resilience_config(args: argparse.Namespace) -> ResilienceConfig:
+    # imported here: `kobold-gui` paints its window before the client's modules are loaded
+    from .core.generation import ResilienceConfig
+
     return ResilienceConfig.from_options(args.retries, args.retry_max_delay, args.stall_after,
                                          recover=not args.no_recover)
 

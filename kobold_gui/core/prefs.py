@@ -12,8 +12,6 @@ Never in here: the server password (that goes to the keyring, core/secrets.py) a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import time
@@ -22,29 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import settings as sampler_table
 from .errors import InvalidSettings, InvalidURL
-from .serverinfo import normalize_url
-from .storage import atomic_write, config_dir
+from .prefs_file import (  # noqa: F401 (part of this module's interface)
+    FILE_NAME,
+    FORMAT,
+    THEMES,
+    VERSION,
+    is_base64,
+    prefs_path,
+    read_window_look,
+)
 
 log = logging.getLogger(__name__)
 
-FORMAT = "kobold_gui-settings"
-VERSION = 1
-FILE_NAME = "settings.json"
 MAX_RECENT = 10
 FONT_KINDS = ("serif", "mono")
-#: View > Theme: follow the desktop, or always light / dark
-THEMES = ("system", "light", "dark")
 #: the story's font size, points (View > Bigger / Smaller Text)
 FONT_SIZES = (7.0, 40.0)
 DEFAULT_FONT_SIZE = 12.5
 #: sampler fields that belong to the story, not to the app
 NOT_APP_SETTINGS = frozenset({"memory"})
-
-
-def prefs_path() -> Path:
-    return config_dir() / FILE_NAME
 
 
 @dataclass
@@ -103,6 +98,8 @@ def _url(value: Any, what: str) -> str | None:
         log.warning("settings: %s is not text; ignored", what)
         return None
     try:
+        from .serverinfo import normalize_url
+
         return normalize_url(value)
     except InvalidURL as err:
         log.warning("settings: %s ignored: %s", what, err.message)
@@ -113,6 +110,8 @@ def clean_samplers(values: Mapping[str, Any], *, warn: bool = True) -> dict[str,
     """The sampler values that may be shown and sent: known fields, each valid, and valid
     together with the rest (e.g. max tokens below the context size). Memory is left out."""
     kept: dict[str, Any] = {}
+    from . import settings as sampler_table
+
     base = sampler_table.defaults()
     for name, value in values.items():
         if name in NOT_APP_SETTINGS:
@@ -132,16 +131,10 @@ def clean_samplers(values: Mapping[str, Any], *, warn: bool = True) -> dict[str,
 
 
 def _b64(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        if not isinstance(value, str):
-            raise TypeError
-        base64.b64decode(value.encode("ascii"), validate=True)
-    except (TypeError, ValueError, UnicodeEncodeError, binascii.Error):
-        log.warning("settings: %s is not base64; ignored", what)
-        return None
-    return value
+    if value is None or is_base64(value):
+        return value
+    log.warning("settings: %s is not base64; ignored", what)
+    return None
 
 
 def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -267,6 +260,8 @@ def load_prefs(path: Path | None = None) -> Prefs:
 def save_prefs(prefs: Prefs, path: Path | None = None) -> bool:
     """Write the settings; False (and a log warning) when the folder cannot be written."""
     path = prefs_path() if path is None else path
+    from .storage import atomic_write
+
     data = json.dumps(prefs.to_json(), ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,8 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-import platformdirs
-
+from kobold_gui.core.dirs import (  # noqa: F401 (the app's folders, kept importable here)
+    APP_NAME,
+    config_dir,
+    data_dir,
+    session_journal_path,
+    state_dir,
+)
 from kobold_gui.core.story import (
     FieldsChanged,
     GenerationMeta,
@@ -34,28 +39,6 @@ from kobold_gui.core.story import (
     StoryFormatError,
     TextAppended,
 )
-
-APP_NAME = "kobold_gui"
-
-
-# --- directories (platformdirs honours XDG_CONFIG_HOME / XDG_DATA_HOME / XDG_STATE_HOME) ------
-
-def config_dir() -> Path:
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-
-
-def data_dir() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-
-
-def state_dir() -> Path:
-    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
-
-
-def session_journal_path() -> Path:
-    """The journal of the running session; left behind only by a crash."""
-    return state_dir() / "session.journal"
-
 
 # --- atomic writes ---------------------------------------------------------------------------
 

@@ -149,7 +149,9 @@ class AppSettings(QObject):
 
     def _restore_layout(self, window: MainWindow) -> None:
         geometry = _decode(self.prefs.geometry)
-        if geometry is not None and not window.restoreGeometry(geometry):
+        # inside kobold-gui's window frame, the frame was given it before its first frame
+        if (geometry is not None and window.isWindow()
+                and not window.restoreGeometry(geometry)):
             log.warning("settings: the saved window geometry was not usable")
         state = _decode(self.prefs.window_state)
         if state is not None and not window.restoreState(state, WINDOW_STATE_VERSION):
@@ -258,7 +260,7 @@ class AppSettings(QObject):
         if url != self._transient_url:
             prefs.url = url
         prefs.samplers = clean_samplers(window.settings_panel.values(), warn=False)
-        prefs.geometry = _encode(window.saveGeometry())
+        prefs.geometry = _encode(window.window().saveGeometry())  # the frame, when in one
         prefs.window_state = _encode(window.saveState(WINDOW_STATE_VERSION))
         prefs.splitter_sizes = list(window.splitter.sizes())
         prefs.font_kind = next((kind for kind, action in window.font_actions.items()

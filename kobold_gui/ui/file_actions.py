@@ -321,16 +321,17 @@ class FileActions(QObject):
         return self.path.name if self.path is not None else self.display_name
 
     def update_title(self) -> None:
-        # "[*]" is where Qt shows the unsaved mark (setWindowModified)
+        # "[*]" is where Qt shows the unsaved mark (setWindowModified); both go to the
+        # top-level window: kobold-gui's window frame when the main window is inside one
         name = self.title_name().replace("[*]", "[*][*]")  # Qt shows "[*][*]" as "[*]"
-        self.window.setWindowTitle(f"{name}[*] — {APP_TITLE}")
+        self.window.window().setWindowTitle(f"{name}[*] — {APP_TITLE}")
         self._update_mark()
 
     def _update_mark(self) -> None:
         dirty = self.window.story.dirty
         if dirty != self._shown_dirty:  # per streamed token this is one comparison
             self._shown_dirty = dirty
-            self.window.setWindowModified(dirty)
+            self.window.window().setWindowModified(dirty)
 
     def set_file(self, path: Path | None, fmt: str | None, display_name: str = UNTITLED) -> None:
         self.path, self.format, self.display_name = path, fmt, display_name
@@ -623,11 +624,11 @@ class FileActions(QObject):
             if name == "save":
                 def saved() -> None:
                     self.close_answer = "saved"
-                    self.window.close()
+                    self.window.window().close()  # the frame, when in one
                 self.save(then=saved)
             elif name in ("keep", "discard"):
                 self.close_answer = name
-                self.window.close()
+                self.window.window().close()
 
         buttons = [("save", "Save", QMessageBox.ButtonRole.AcceptRole)]
         detail = "Save them to the file before quitting, or discard them?"

@@ -115,6 +115,10 @@ class MainWindow(QMainWindow):
 
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        if parent is not None:
+            # inside `kobold-gui`'s window frame (ui/window_frame.py): a child from the start,
+            # before any of its widgets exist (moving them in later costs ~75 ms of restyling)
+            self.setWindowFlags(Qt.WindowType.Widget)
         self.controller = controller
         #: the document: the one source of the text the view shows and the model is sent
         self.story = Story()
@@ -246,7 +250,7 @@ class MainWindow(QMainWindow):
 
         self.quit_action = QAction("Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.close)
+        self.quit_action.triggered.connect(self.close_window)
 
         self.about_action = QAction("About Kobold GUI", self)
         self.about_action.triggered.connect(self.show_about)
@@ -1033,6 +1037,11 @@ class MainWindow(QMainWindow):
             sheet = style_sheet(self)
             if sheet != self.styleSheet():
                 self.setStyleSheet(sheet)
+
+    def close_window(self) -> bool:
+        """Close the top-level window: this one, or kobold-gui's frame around it (which asks
+        this one first, see ui/window_frame.py). False when the close was refused."""
+        return self.window().close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Unsaved changes are asked about first (a non-modal box that closes the window

@@ -11,7 +11,8 @@ from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import QApplication, QFontDialog
 
 from kobold_gui.core.prefs import load_prefs
-from kobold_gui.ui.appearance import DEFAULT_SIZE, apply_theme, is_dark
+from kobold_gui.ui.appearance import DEFAULT_SIZE
+from kobold_gui.ui.theme import apply_theme, is_dark
 
 from .test_app_settings import quit_window, start
 

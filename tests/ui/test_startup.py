@@ -24,16 +24,22 @@ real = app.after_first_paint
 seen = []
 def spy(widget, callback):
     def report():
-        if not seen:
-            seen.append(True)
+        if not seen:  # the window frame: on screen before the rest of the app is imported
+            seen.append("frame")
             loaded = [m for m in ("httpx", "keyring", "importlib.metadata", "PySide6.QtSvg",
-                                  "uuid", "kobold_gui.ui.request_dialog",
+                                  "uuid", "asyncio", "qasync", "kobold_gui.ui.main_window",
+                                  "kobold_gui.ui.controller", "kobold_gui.core.story",
+                                  "kobold_gui.core.prefs", "kobold_gui.ui.request_dialog",
                                   "kobold_gui.core.storyfiles", "kobold_gui.core.formats")
                       if m in sys.modules]
             print("at-first-paint loaded=%s" % ",".join(loaded), flush=True)
             print("at-first-paint import-hook=%s" % builtins.__import__.__name__, flush=True)
-            print("at-first-paint password-field=%r" % widget.password_edit.text(), flush=True)
-            print("at-first-paint finished=%s" % widget.start_finished, flush=True)
+            print("at-first-paint frame-title=%s" % widget.windowTitle(), flush=True)
+        elif hasattr(widget, "password_edit") and "window" not in seen:  # the main window
+            seen.append("window")
+            print("in-frame=%s" % (widget.window() is not widget), flush=True)
+            print("window-paint password-field=%r" % widget.password_edit.text(), flush=True)
+            print("window-paint finished=%s" % widget.start_finished, flush=True)
             real_connect = widget.controller.connect_to
             def connect_to(url, password=None):
                 print("connect unnamed=%d finished=%s" % (len(unnamed(widget)),
@@ -145,10 +151,12 @@ def test_the_first_frame_comes_before_keyring_httpx_and_the_rest(
         make_emulator, tmp_path: Path) -> None:
     """The real entry (--self-test: it connects and generates once, then quits) on a server
     that needs the password the keyring (PYTHON_KEYRING_BACKEND) saved for it: when the
-    window is first painted neither the keyring, httpx, importlib.metadata, QtSvg nor the
-    story file formats are loaded and PySide's `__feature__` import hook is gone; the
-    password from the keyring still reaches the connection, made only after the window
-    finished starting."""
+    window frame is first painted neither asyncio, qasync, the main window, the story, the
+    settings reader, the keyring, httpx, importlib.metadata, QtSvg nor the story file formats
+    are loaded and PySide's `__feature__` import hook is gone; the main window is then built
+    inside that frame, and its first paint still comes before the keyring is asked; the
+    password from the keyring reaches the connection, made only after the window finished
+    starting."""
     import os
 
     from kobold_gui.core.prefs import Prefs, save_prefs
@@ -169,7 +177,10 @@ def test_the_first_frame_comes_before_keyring_httpx_and_the_rest(
     lines = proc.stdout.splitlines()
     assert "at-first-paint loaded=" in lines, proc.stdout
     assert "at-first-paint import-hook=__feature_import__" not in lines, proc.stdout
-    assert "at-first-paint password-field=''" in lines, proc.stdout  # not looked up yet
+    assert "at-first-paint frame-title=Kobold GUI" in lines, proc.stdout
+    assert "in-frame=True" in lines, proc.stdout
+    assert "window-paint password-field=''" in lines, proc.stdout  # not looked up yet
+    assert "window-paint finished=False" in lines, proc.stdout
     assert "connect unnamed=0 finished=True" in lines, proc.stdout
     assert "self-test: generated" in proc.stdout  # the protected server took the password
 
