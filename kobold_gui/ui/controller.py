@@ -128,6 +128,8 @@ class Controller(QObject):
         #: "poll" once a server turned out unable to stream
         self._mode: GenerationMode = "stream"
         self._task: asyncio.Task[Any] | None = None
+        #: from `generate()` until `_on_done` handled the task's end (see `busy`)
+        self._running = False
         self._generation: Generation | None = None
         self._pending: list[str] = []
         self._flush_timer = QTimer(self)
@@ -297,7 +299,11 @@ class Controller(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """A generation runs or its end is not handled yet. The task is done a moment before
+        that: its done-callback (`_on_done`) runs on a later turn of the event loop, which
+        on a loaded machine can come after whoever polls this (a retry not put back yet, the
+        reply's record not written, the next generation let start on top of it)."""
+        return self._running
 
     @property
     def story(self) -> Story:
@@ -346,6 +352,7 @@ class Controller(QObject):
         self._task = asyncio.ensure_future(self._run(self._target, user_text, dict(settings),
                                                      budget))
         self._task.add_done_callback(self._on_done)
+        self._running = True
         self.busy_changed.emit(True)
         self._emit_reply_start()
         self.generation_started.emit(user_text, not user_text)
@@ -369,15 +376,8 @@ class Controller(QObject):
         if not self.generate("", settings):
             writer.cancel_if_empty()
             return False
-        self._reply = writer  # the task has not started yet: it writes through this one
-
-        def ended(busy: bool) -> None:
-            if not busy:  # sent after the reply was finished (or nothing was sent)
-                self.busy_changed.disconnect(ended)
-                writer.cancel_if_empty()
-
-        self.busy_changed.connect(ended)
-        return True
+        self._reply = writer  # the task has not started yet: it writes through this one;
+        return True  # `_on_done` puts the shown version back if it wrote nothing
 
     async def _run(self, story: Story, user_text: str, settings: dict[str, Any],
                    budget: Budget) -> Finished | Failed | None:
@@ -586,10 +586,16 @@ class Controller(QObject):
             outcome = Failed(E.KoboldError(f"Internal error: {exc}"), g.text if g else "")
         else:
             outcome = task.result()
+        reply = self._reply
         if isinstance(outcome, Finished):
             self._finish_reply("stopped" if outcome.stopped else outcome.finish_reason)
         else:
             self._finish_reply("failed")
+        if reply is not None:
+            # a retry that wrote nothing (not sent, failed, stopped at once): the version
+            # shown before is back before anyone hears the controller is idle
+            reply.cancel_if_empty()
+        self._running = False
         release_freed_memory()  # what the stream freed (chunks, buffers), back to the system
         self.busy_changed.emit(False)
         self.reply_start_changed.emit(None)

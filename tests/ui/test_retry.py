@@ -151,6 +151,37 @@ def test_a_retry_stopped_before_any_text_puts_the_shown_version_back(
     assert versions_of(window) == ""
 
 
+def test_a_stopped_retry_is_busy_until_its_end_is_handled(
+        qtbot, make_emulator, make_window, monkeypatch) -> None:
+    """The generation task has ended but the controller's end handling (a done-callback,
+    which the event loop runs later: on a loaded machine a wait may look in between) has not
+    run yet: the controller is still busy and nothing new starts, so whoever waits for
+    "not busy" sees the shown version back, never the story with the reply taken out."""
+    emu = make_emulator(faults=Faults(prompt_delay=1.0))
+    window = make_window(emu.url)
+    wait_connected(qtbot, window)
+    window.settings_panel.set_values({"max_length": 4})
+    generate(qtbot, window, PROMPT)
+    before = window.story.text
+    controller = window.controller
+    ended = []
+    handle_end = controller._on_done
+    monkeypatch.setattr(controller, "_on_done", ended.append)  # held back until we say so
+    window.retry_actions.retry_action.trigger()
+    qtbot.waitUntil(lambda: controller.generation is not None, timeout=WAIT_MS)
+    window.stop_action.trigger()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT_MS)  # the task is done
+    assert window.story.text == PROMPT
+    assert controller.busy
+    assert not controller.retry(window.settings_panel.values())
+    assert not controller.generate("More", window.settings_panel.values())
+    handle_end(ended[0])
+    assert not controller.busy
+    assert window.story.text == before and window.output.plain_text() == before
+    assert versions_of(window) == ""
+    assert window.retry_actions.retry_action.isEnabled()
+
+
 def test_retry_without_a_reply_at_the_end_says_so(qtbot, window) -> None:
     window.story.append_segment("user", "Just my text")
     assert not window.retry_actions.retry_action.isEnabled()
