@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .argparsing import Parser
 from .core.errors import InvalidPassword
+from .core.memory import limit_malloc_arenas
 from .display import INSTALL_HINT, display_problem
 from .options import OptionError, add_common_options, resilience_config, resolve_password
 
@@ -62,6 +63,7 @@ def usage_error(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_malloc_arenas()  # before any thread starts (core/memory.py)
     args = parse_args(argv)
     try:
         password = resolve_password(args, prog="kobold-gui")

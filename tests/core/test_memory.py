@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 
 import pytest
 
+from kobold_gui.core import memory
 from kobold_gui.core.memory import release_freed_memory
 
 
@@ -37,3 +39,58 @@ def test_freed_heap_memory_leaves_the_resident_size() -> None:
 def test_releasing_with_nothing_freed_is_harmless() -> None:
     release_freed_memory()
     assert isinstance(release_freed_memory(), bool)
+
+
+@pytest.fixture
+def fresh_libc() -> Iterator[None]:
+    """The module's look-up of glibc forgotten before and after (it is cached)."""
+    memory._libc.cache_clear()
+    memory._load.cache_clear()
+    yield
+    memory._libc.cache_clear()
+    memory._load.cache_clear()
+
+
+@pytest.mark.skipif(not glibc(), reason="mallopt is glibc's")
+def test_the_arena_limit_is_set_on_glibc(fresh_libc: None) -> None:
+    assert memory.limit_malloc_arenas()
+
+
+@pytest.mark.skipif(not glibc(), reason="mallopt is glibc's")
+def test_the_arena_limit_asks_glibc_for_its_arena_parameter(
+        fresh_libc: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int]] = []
+
+    class FakeMallopt:
+        argtypes: object = None
+        restype: object = None
+
+        def __call__(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    class FakeLibc:
+        mallopt = FakeMallopt()
+
+    monkeypatch.setattr(memory, "_libc", lambda: FakeLibc())
+    assert memory.limit_malloc_arenas(3)
+    assert calls == [(memory.M_ARENA_MAX, 3)]
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_without_linux_nothing_is_done(fresh_libc: None, monkeypatch: pytest.MonkeyPatch,
+                                       platform: str) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    assert not memory.limit_malloc_arenas()
+    assert not memory.release_freed_memory()
+
+
+def test_without_glibc_nothing_is_done(fresh_libc: None,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_name(name: str) -> str:
+        raise ValueError(name)  # musl: CS_GNU_LIBC_VERSION is unknown
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "confstr", no_such_name)
+    assert not memory.limit_malloc_arenas()
+    assert not memory.release_freed_memory()
