@@ -79,3 +79,14 @@ def release_freed_memory() -> bool:
     """Return free heap pages to the system; True when something was given back."""
     trim = _load()
     return trim is not None and bool(trim(0))
+
+
+def settle_after_start() -> bool:
+    """Once the start is over (the window built, the first connect answered): drop the source
+    lines read while importing (PySide's import hook reads every module it sees before the app
+    removes it: enum.py alone is 2 000 lines) and give the freed heap back. True when the heap
+    gave something back."""
+    import linecache
+
+    linecache.clearcache()
+    return release_freed_memory()

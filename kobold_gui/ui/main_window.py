@@ -42,6 +42,7 @@ from ..core import settings
 from ..core.context import ContextPlan
 from ..core.errors import InvalidSettings, InvalidURL, KoboldError
 from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_words
+from ..core.memory import settle_after_start
 from ..core.serverinfo import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
 from .accessibility import name_from_hints
@@ -75,6 +76,9 @@ PASSWORD_HELP = "Only for servers started with --password. It is never written t
 
 #: a window that is never painted (started minimized) finishes its start after this long
 FINISH_FALLBACK_MS = 1500
+#: after finish_start, once: what the start freed goes back to the system (core/memory.py);
+#: by then the first connect has been answered
+SETTLE_AFTER_START_MS = 1500
 
 
 class _FirstPaint(QObject):
@@ -526,6 +530,7 @@ class MainWindow(QMainWindow):
         self.start_finished = True
         self.build_panels()
         name_from_hints(self)
+        QTimer.singleShot(SETTLE_AFTER_START_MS, settle_after_start)  # once, not per event
 
     def build_panel(self, dock: QDockWidget) -> None:
         """Build the panel of `dock` now if it was left for later (add_side_panel)."""

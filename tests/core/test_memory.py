@@ -94,3 +94,17 @@ def test_without_glibc_nothing_is_done(fresh_libc: None,
     monkeypatch.setattr(os, "confstr", no_such_name)
     assert not memory.limit_malloc_arenas()
     assert not memory.release_freed_memory()
+
+
+def test_settling_after_the_start_drops_cached_source_lines(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path) -> None:
+    import linecache
+
+    trims: list[bool] = []
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: trims.append(True) or True)
+    source = tmp_path / "module.py"
+    source.write_text("x = 1\n")
+    assert linecache.getline(str(source), 1) == "x = 1\n"
+    assert memory.settle_after_start()
+    assert str(source) not in linecache.cache
+    assert trims == [True]

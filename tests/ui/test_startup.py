@@ -324,3 +324,20 @@ def test_tab_reaches_a_late_panel_where_it_would_have_been_built(qtbot, unshown_
     context = [i for i, w in enumerate(chain) if window.context.panel.isAncestorOf(w)]
     server = [i for i, w in enumerate(chain) if window.server_panel.isAncestorOf(w)]
     assert chain.index(retry) < min(context) and max(context) < min(server)
+
+
+def test_memory_is_given_back_once_after_the_start(qtbot, monkeypatch, unshown_window) -> None:
+    """One release (core/memory.py) a while after finish_start: not per turn, not again when
+    finish_start is called again."""
+    from kobold_gui.ui import main_window
+
+    calls: list[bool] = []
+    monkeypatch.setattr(main_window, "SETTLE_AFTER_START_MS", 20)
+    monkeypatch.setattr(main_window, "settle_after_start", lambda: calls.append(True))
+    window = unshown_window()
+    window.show()
+    qtbot.waitUntil(lambda: window.start_finished, timeout=5000)
+    qtbot.waitUntil(lambda: bool(calls), timeout=5000)
+    window.finish_start()
+    qtbot.wait(100)  # many turns of the event loop, and the timer again
+    assert calls == [True]
