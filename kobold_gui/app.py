@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -74,9 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     problem = display_problem(os.environ)
     if problem is not None:
         return usage_error(problem)
-    from .core.logs import setup_logging
-
-    setup_logging(args.log_level)
     try:
         from PySide6.QtWidgets import QApplication
     except ImportError as exc:
@@ -143,9 +139,15 @@ def show_first_frame(frame: QWidget, timeout_ms: int = FIRST_FRAME_FALLBACK_MS) 
 
 def run_window(args: argparse.Namespace, argv: list[str] | None, password: str | None,
                app: QApplication, frame: WindowFrame) -> int:
-    """The rest of the start, with the frame on screen: the asyncio loop, the controller,
-    the main window inside the frame, the session; then run until the window closes."""
+    """The rest of the start, with the frame on screen: the log file, the asyncio loop, the
+    controller, the main window inside the frame, the session; then run until the window
+    closes."""
     import asyncio
+    import logging
+
+    from .core.logs import setup_logging
+
+    setup_logging(args.log_level)  # after the frame: logging.handlers and the file cost ~10 ms
 
     from .ui.controller import Controller
     from .ui.main_window import MainWindow
@@ -242,6 +244,8 @@ def wait_for_session(session: Session) -> None:
     try:
         session.wait_written()
     except Exception:
+        import logging
+
         logging.getLogger(__name__).exception("keeping the session at quit failed")
 
 

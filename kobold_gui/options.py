@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .core import errors as E
-from .core.serverinfo import DEFAULT_URL, authorization_header, normalize_url
+from .core.addresses import DEFAULT_URL, authorization_header, normalize_url
 
 if TYPE_CHECKING:
     from .core.generation import ResilienceConfig

@@ -30,7 +30,6 @@ from .serverinfo import (  # noqa: F401 (re-exported: they were defined here)
     Perf,
     ServerInfo,
     ServerVersion,
-    _unusable_char,
     authorization_header,
     normalize_url,
 )

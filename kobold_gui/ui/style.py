@@ -6,7 +6,7 @@ has to be found on disk at run time except the icon, which ships inside the pack
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QIcon, QPalette
@@ -20,17 +20,19 @@ ACCENT_PRESSED = "#364fc7"
 DANGER = "#e03131"
 
 
+#: the icons ship inside the package, beside this module (installed as files, wheel or not)
+ICONS = Path(__file__).resolve().parent / "icons"
 #: the sizes of the icon's PNGs (resources/render_icons.py renders them from the SVG)
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
 
 
 def icon_path() -> str:
     """The SVG the PNGs are rendered from (shipped for desktop installs)."""
-    return str(resources.files("kobold_gui.ui").joinpath("icons", "kobold-gui.svg"))
+    return str(ICONS / "kobold-gui.svg")
 
 
 def png_icon_path(size: int) -> str:
-    return str(resources.files("kobold_gui.ui").joinpath("icons", f"kobold-gui-{size}.png"))
+    return str(ICONS / f"kobold-gui-{size}.png")
 
 
 def app_icon() -> QIcon:
