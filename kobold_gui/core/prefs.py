@@ -48,6 +48,10 @@ class Prefs:
     url: str | None = None
     #: servers connected to before, newest first, at most MAX_RECENT
     recent_urls: list[str] = field(default_factory=list)
+    #: the addresses whose password this app put in the system keyring (addresses only, never
+    #: a password): the keyring is loaded (~2 MB, 25–45 ms) only for these. None: a file from
+    #: before this list, so any address may have one (ui/app_settings.py then builds it)
+    keyring_urls: list[str] | None = field(default_factory=list)
     #: sampler values by field name (checked: see `clean_samplers`)
     samplers: dict[str, Any] = field(default_factory=dict)
     #: QMainWindow.saveGeometry / saveState, base64
@@ -68,7 +72,9 @@ class Prefs:
         return {
             "format": FORMAT,
             "version": VERSION,
-            "server": {"url": self.url, "recent": list(self.recent_urls)},
+            "server": {"url": self.url, "recent": list(self.recent_urls),
+                       **({} if self.keyring_urls is None
+                          else {"keyring": list(self.keyring_urls)})},
             "samplers": clean_samplers(self.samplers, warn=False),
             "window": {
                 "geometry": self.geometry,
@@ -166,6 +172,15 @@ def from_json(data: Any) -> Prefs:
         prefs.recent_urls = prefs.recent_urls[:MAX_RECENT]
     else:
         log.warning("settings: the recent servers are not a list; ignored")
+    kept = server.get("keyring")
+    if kept is None:
+        prefs.keyring_urls = None  # written before the list existed: unknown
+    elif isinstance(kept, list):
+        prefs.keyring_urls = [url for url in (_url(item, "a keyring address") for item in kept)
+                              if url is not None]
+    else:
+        log.warning("settings: the keyring addresses are not a list; the keyring is asked")
+        prefs.keyring_urls = None
     samplers = data.get("samplers", {})
     if isinstance(samplers, Mapping):
         prefs.samplers = clean_samplers(samplers)

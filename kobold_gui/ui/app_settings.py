@@ -17,10 +17,12 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QObject, QStringListModel, Qt
+from PySide6.QtCore import QByteArray, QEvent, QObject, QStringListModel, Qt
 from PySide6.QtWidgets import QCompleter, QLineEdit, QStyle
 
 from ..core.errors import InvalidURL
@@ -54,6 +56,23 @@ def _decode(text: str | None) -> QByteArray | None:
         return QByteArray(base64.b64decode(text.encode("ascii"), validate=True))
     except (ValueError, binascii.Error):
         return None
+
+
+class _FirstLook(QObject):
+    """Calls `callback` once, the first time `field` is about to show its tooltip or gets
+    the keyboard focus; then goes."""
+
+    def __init__(self, field: QLineEdit, callback: Callable[[], None]) -> None:
+        super().__init__(field)
+        self._callback = callback
+        field.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
+        if event.type() in (QEvent.Type.ToolTip, QEvent.Type.FocusIn):
+            watched.removeEventFilter(self)
+            self.deleteLater()
+            self._callback()
+        return False
 
 
 class AppSettings(QObject):
@@ -97,10 +116,32 @@ class AppSettings(QObject):
         return url, given_password or self.password_for(url)
 
     def password_for(self, url: str) -> str | None:
-        """The keyring's password for `url` (None without a keyring or an entry)."""
+        """The keyring's password for `url` (None without a keyring or an entry). The keyring
+        is not even loaded for an address this app never put a password in it for."""
         if url not in self._known:
-            self._known[url] = self.store.get(url)
+            index = self.prefs.keyring_urls
+            self._known[url] = (None if index is not None and url not in index
+                                else self.store.get(url))
         return self._known[url]
+
+    def _kept(self, url: str, kept: bool) -> None:
+        """Note that the keyring now holds (or no longer holds) a password for `url`; the
+        list is written at once (a crash must not lose where a password is)."""
+        index = self.prefs.keyring_urls
+        if index is None or (url in index) == kept:
+            return
+        self.prefs.keyring_urls = [*index, url] if kept else [u for u in index if u != url]
+        save_prefs(self.prefs, self.path)
+
+    def _index_keyring(self, url: str) -> None:
+        """A settings file from before the keyring list: which of its addresses have a
+        password in the keyring, asked once (the keyring is loaded for `url` anyway), then
+        kept in the file so later starts load it only where it is needed."""
+        if self.prefs.keyring_urls is not None or not self.store.available:
+            return
+        addresses = dict.fromkeys([url, *self.prefs.recent_urls])
+        self.prefs.keyring_urls = [u for u in addresses if self.password_for(u)]
+        save_prefs(self.prefs, self.path)
 
     # ------------------------------------------------------------------ the window
     def attach(self, window: MainWindow, *, session_password: str | None = None,
@@ -138,14 +179,25 @@ class AppSettings(QObject):
         window = self.window
         if window is None:
             raise RuntimeError("connect_at_start() before attach()")
-        window.set_password_help(KEYRING_HELP if self.store.available else SESSION_HELP)
         password = given_password or None
         if password is None and saved:
             password = self.password_for(url)
+            self._index_keyring(url)
             if password and not window.password_edit.text():
                 self._filled = password
                 window.password_edit.setText(password)
+        if "keyring" in sys.modules:  # loaded for this address: say where passwords go now
+            self.explain_password_field()
+        else:  # when the password field is first pointed at or entered
+            _FirstLook(window.password_edit, self.explain_password_field)
         window.controller.connect_to(url, password)
+
+    def explain_password_field(self) -> None:
+        """The password field's tooltip says where a password will be kept: asking whether
+        there is a keyring loads it."""
+        if self.window is not None:
+            self.window.set_password_help(KEYRING_HELP if self.store.available
+                                          else SESSION_HELP)
 
     def _restore_layout(self, window: MainWindow) -> None:
         geometry = _decode(self.prefs.geometry)
@@ -228,6 +280,7 @@ class AppSettings(QObject):
             # The user emptied the password field and connected: forget it here too.
             self.store.forget(controller.url)
             self._known[controller.url] = None
+            self._kept(controller.url, False)
 
     def _server_changed(self, info: ServerInfo | None) -> None:
         window = self.window
@@ -246,6 +299,7 @@ class AppSettings(QObject):
             return
         if self.store.put(info.url, password):
             self._known[info.url] = password
+            self._kept(info.url, True)
         else:
             window.status.show_info(f"Connected to {info.url} · {NO_KEYRING_NOTE}")
 

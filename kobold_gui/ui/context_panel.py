@@ -443,7 +443,7 @@ class ContextWiring(QObject):
         super().__init__(window)
         self.window = window
         self._panel: ContextPanel | None = None
-        #: the story the panel shows (it is built, with it, just after the first frame)
+        #: the story the panel shows (it is built, with it, when first shown or asked for)
         self._story = window.story
         self.dock = window.add_side_panel("Context", self._build, "contextDock")
         self.dialog: RequestDialog | None = None

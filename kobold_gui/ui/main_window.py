@@ -396,10 +396,11 @@ class MainWindow(QMainWindow):
         """Another tab beside the sampler panel (context, mode, server…): one dock area, so
         the story keeps its width however many panels there are.
 
-        `widget` may be a function that builds the panel: a hidden tab is then built just
-        after the first frame (`finish_start`), or sooner when it is first shown
-        (`focus_panel`) or asked for (`build_panel`); until then the dock holds an empty
-        placeholder (nothing of it is seen or reachable before)."""
+        `widget` may be a function that builds the panel: a hidden tab is then built when
+        it is first shown (its tab clicked, `focus_panel`, a saved layout that shows it) or
+        asked for (`build_panel`); until then the dock holds an empty placeholder (nothing of
+        it is seen or reachable before). A panel never opened costs nothing: not its build,
+        nor the memory of its widgets (Qt's style sheet keeps ~10 KB for each)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(object_name)
         dock.setFeatures(self.settings_dock.features())
@@ -410,6 +411,8 @@ class MainWindow(QMainWindow):
             dock.setWidget(QWidget())
             self._pending_panels[dock] = widget
             self._late_docks.append(dock)
+            dock.visibilityChanged.connect(
+                lambda visible, d=dock: self.build_panel(d) if visible else None)
         dock.setMinimumWidth(300)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.tabifyDockWidget(self.settings_dock, dock)
@@ -522,13 +525,13 @@ class MainWindow(QMainWindow):
     def finish_start(self) -> None:
         """What waits until the first frame is on screen (it costs ~20 ms of the start and
         nothing in it is seen): every control a part left without an accessible name gets
-        one from its hints. Runs once, on the turn of the event loop after the first paint,
-        before the window has handled any input (or FINISH_FALLBACK_MS after it was built,
-        for a window that is never painted)."""
+        one from its hints (a side panel built later gets its names as it is built). Runs
+        once, on the turn of the event loop after the first paint, before the window has
+        handled any input (or FINISH_FALLBACK_MS after it was built, for a window that is
+        never painted)."""
         if self.start_finished or not shiboken6.isValid(self):
             return
         self.start_finished = True
-        self.build_panels()
         name_from_hints(self)
         QTimer.singleShot(SETTLE_AFTER_START_MS, settle_after_start)  # once, not per event
 
@@ -548,7 +551,7 @@ class MainWindow(QMainWindow):
         self._chain_after(anchor, body)
         self._fit_late_panel(body)
         if self.start_finished:
-            name_from_hints(body)
+            name_from_hints(dock)  # the body too: a scroll area is named by its tab
 
     def _chain_after(self, anchor: QWidget, body: QWidget) -> None:
         """Tab goes through `body` where it went had it been built with the window: right
@@ -583,7 +586,7 @@ class MainWindow(QMainWindow):
         anchor.setFocusPolicy(policy)
 
     def build_panels(self) -> None:
-        """Every side panel still to be built (finish_start; tests that need them all)."""
+        """Every side panel still to be built (tests that need them all)."""
         for dock in list(self._pending_panels):
             self.build_panel(dock)
 

@@ -306,8 +306,8 @@ def _menu(window: MainWindow, title: str) -> QMenu:
 
 def install_modes(window: MainWindow) -> None:
     """The Mode panel as a side tab, the mode actions and Show Thinking; all follow the
-    window's story and server. The panel is built just after the first frame (or when first
-    shown or asked for: window.mode_panel)."""
+    window's story and server. The panel is built when first shown or asked for
+    (window.mode_panel), with the story and server of that moment."""
 
     def build() -> QWidget:
         panel = ModePanel(window.story)

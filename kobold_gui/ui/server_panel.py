@@ -266,8 +266,8 @@ class ServerPanel(QWidget):
 
 def install_server_panel(window: MainWindow) -> None:
     """The Server tab beside the other side panels, and Server > Test Server. The panel is
-    built just after the first frame (or when first shown or asked for: window.server_panel);
-    the recent addresses given before reach it then (window.set_recent_urls)."""
+    built when first shown or asked for (window.server_panel); the recent addresses given
+    before reach it then (window.set_recent_urls), and it shows the server of that moment."""
 
     def build() -> QWidget:
         panel = ServerPanel(window)

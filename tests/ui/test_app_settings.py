@@ -264,10 +264,101 @@ def protected(make_emulator):
     return make_emulator(password=password), password
 
 
+def look_at(field) -> None:
+    """What tabbing into a field does (pointing at it works the same: a tooltip event)."""
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QFocusEvent
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.sendEvent(field, QFocusEvent(QEvent.Type.FocusIn,
+                                              Qt.FocusReason.TabFocusReason))
+
+
+def kept_addresses(path: Path) -> list[str] | None:
+    """The settings file's list of addresses the keyring holds a password for."""
+    return json.loads(path.read_text(encoding="utf-8"))["server"].get("keyring")
+
+
+def test_the_keyring_is_not_loaded_for_an_address_it_holds_nothing_for(
+        tmp_path: Path, emulator) -> None:
+    """A real start on a server this app never kept a password for: the keyring module is
+    not even imported (~2 MB, 25-45 ms); pointing at the password field loads it, to say
+    where a password would be kept."""
+    save_prefs(Prefs(url=emulator.url, recent_urls=[emulator.url]),
+               tmp_path / "config" / "kobold_gui" / "settings.json")
+    code = """
+import sys
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFocusEvent
+from PySide6.QtWidgets import QApplication
+from kobold_gui.core.prefs import prefs_path
+from kobold_gui.ui.app_settings import AppSettings
+from kobold_gui.ui.controller import Controller
+from kobold_gui.ui.main_window import MainWindow
+from kobold_gui.ui.plain import tooltip_text
+
+def look_at(field):
+    QApplication.sendEvent(field, QFocusEvent(QEvent.Type.FocusIn, Qt.FocusReason.TabFocusReason))
+
+app = QApplication([])
+settings = AppSettings.load(prefs_path())
+url = settings.start_url(None)
+window = MainWindow(Controller(url, None))
+settings.attach(window)
+settings.connect_at_start(url, None)
+print("after-start", "keyring" in sys.modules)
+look_at(window.password_edit)
+print("after-look", "keyring" in sys.modules)
+print("tooltip", tooltip_text(window.password_edit).replace(chr(10), " "))
+"""
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"),
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+               QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "after-start False" in proc.stdout, proc.stdout
+    assert "after-look True" in proc.stdout, proc.stdout
+    assert NO_KEYRING_NOTE in proc.stdout  # the fail backend: kept for the session only
+
+
+def test_an_old_settings_file_is_indexed_once(qtbot, make_emulator, make_window, settings_file,
+                                              memory_keyring) -> None:
+    """A file from before the keyring list: the keyring is asked for its addresses once, the
+    password still comes back, and the file then says where passwords are."""
+    emu, password = protected(make_emulator)
+    other = make_emulator()
+    memory_keyring.entries[(SERVICE, emu.url)] = password
+    save_prefs(Prefs(url=emu.url, recent_urls=[emu.url, other.url], keyring_urls=None),
+               settings_file)
+    assert kept_addresses(settings_file) is None  # as an older version wrote it
+    assert load_prefs(settings_file).keyring_urls is None
+    _, window = start(make_window, settings_file)
+    assert window.password_edit.text() == password
+    wait_connected(qtbot, window)
+    assert kept_addresses(settings_file) == [emu.url]
+
+
+def test_the_list_of_kept_addresses_follows_the_keyring(qtbot, make_emulator, make_window,
+                                                        settings_file, memory_keyring) -> None:
+    """Written as soon as a password is kept or forgotten (a crash must not lose it)."""
+    emu, password = protected(make_emulator)
+    _, window = start(make_window, settings_file, emu.url)
+    window.password_edit.setText(password)
+    window.connect_to_server()
+    qtbot.waitUntil(lambda: memory_keyring.entries != {}, timeout=WAIT_MS)
+    assert kept_addresses(settings_file) == [emu.url]  # before any quit
+    window.password_edit.clear()
+    window.connect_to_server()
+    qtbot.waitUntil(lambda: memory_keyring.entries == {}, timeout=WAIT_MS)
+    assert kept_addresses(settings_file) == []
+
+
 def test_with_a_keyring_the_password_is_there_at_the_next_start(
         qtbot, make_emulator, make_window, settings_file, memory_keyring) -> None:
     emu, password = protected(make_emulator)
     app_settings, window = start(make_window, settings_file, emu.url)
+    look_at(window.password_edit)
     assert "keyring" in tooltip_text(window.password_edit)
     window.password_edit.setText(password)
     window.connect_to_server()
@@ -304,7 +395,8 @@ def test_clearing_the_field_and_connecting_forgets_it(qtbot, make_emulator, make
                                                       settings_file, memory_keyring) -> None:
     emu, password = protected(make_emulator)
     memory_keyring.entries[(SERVICE, emu.url)] = password
-    save_prefs(Prefs(url=emu.url, recent_urls=[emu.url]), settings_file)
+    save_prefs(Prefs(url=emu.url, recent_urls=[emu.url], keyring_urls=[emu.url]),
+               settings_file)
     _, window = start(make_window, settings_file)
     assert window.password_edit.text() == password
     wait_connected(qtbot, window)
@@ -318,7 +410,8 @@ def test_the_keyrings_password_follows_the_address(qtbot, make_emulator, make_wi
     emu, password = protected(make_emulator)
     other = make_emulator()
     memory_keyring.entries[(SERVICE, emu.url)] = password
-    save_prefs(Prefs(url=other.url, recent_urls=[other.url, emu.url]), settings_file)
+    save_prefs(Prefs(url=other.url, recent_urls=[other.url, emu.url], keyring_urls=[emu.url]),
+               settings_file)
     _, window = start(make_window, settings_file)
     assert window.password_edit.text() == ""
     window.url_edit.setText(emu.url)  # e.g. picked from the recent servers
@@ -341,6 +434,7 @@ def test_without_a_keyring_the_password_lasts_the_session_and_the_window_says_so
         qtbot, make_emulator, make_window, settings_file) -> None:
     emu, password = protected(make_emulator)
     app_settings, window = start(make_window, settings_file, emu.url)
+    look_at(window.password_edit)
     assert NO_KEYRING_NOTE in tooltip_text(window.password_edit)
     window.password_edit.setText(password)
     window.connect_to_server()

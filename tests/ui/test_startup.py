@@ -167,7 +167,8 @@ def test_the_first_frame_comes_before_keyring_httpx_and_the_rest(
         SAVED_KEYRING.replace("{PASSWORD!r}", repr(password)).replace("{URL!r}", repr(emu.url)),
         encoding="utf-8")
     config = tmp_path / "config"
-    save_prefs(Prefs(url=emu.url, recent_urls=[emu.url]), config / "kobold_gui" / "settings.json")
+    save_prefs(Prefs(url=emu.url, recent_urls=[emu.url], keyring_urls=[emu.url]),
+               config / "kobold_gui" / "settings.json")
     env = {k: v for k, v in os.environ.items() if k not in ("KOBOLD_URL", "KOBOLD_PASSWORD")}
     env.update({"XDG_CONFIG_HOME": str(config), "PYTHON_KEYRING_BACKEND": "savedpw.Keyring",
                 "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])})
@@ -274,7 +275,10 @@ def test_a_process_that_selected_a_feature_keeps_the_hook() -> None:
     assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
 
 
-def test_hidden_side_panels_are_built_just_after_the_first_frame(qtbot, unshown_window) -> None:
+def test_hidden_side_panels_are_built_when_first_shown(qtbot, unshown_window) -> None:
+    """A panel never opened costs nothing; its tab, its shortcut and its menu action are
+    there from the start, and opening it (the tab clicked, the shortcut) builds it, named
+    and as wide as the others."""
     from kobold_gui.ui.accessibility import unnamed
     from kobold_gui.ui.context_panel import ContextPanel
     from kobold_gui.ui.server_panel import ServerPanel
@@ -286,10 +290,17 @@ def test_hidden_side_panels_are_built_just_after_the_first_frame(qtbot, unshown_
         "Ctrl+Shift+2", "Ctrl+Shift+3", "Ctrl+Shift+4"]
     window.show()
     qtbot.waitUntil(lambda: window.start_finished, timeout=5000)
-    assert not window._pending_panels
-    assert isinstance(window.context.dock.widget(), ContextPanel)
+    qtbot.wait(50)
+    assert window._pending_panels.keys() == set(docks)  # still not built: never shown
+    window.context.dock.raise_()  # what clicking its tab does
+    qtbot.waitUntil(lambda: isinstance(window.context.dock.widget(), ContextPanel),
+                    timeout=5000)
+    window.panel_actions["serverDock"].trigger()  # Ctrl+Shift+4
     assert isinstance(window.server_dock.widget(), ServerPanel)
-    assert window.mode_dock.widget().widget() is window.mode_panel
+    assert window.mode_dock in window._pending_panels
+    panel = window.mode_panel  # asked for: built
+    assert window.mode_dock.widget().widget() is panel
+    assert not window._pending_panels
     assert unnamed(window) == []
     assert all(dock.minimumWidth() == window.settings_dock.minimumWidth() for dock in docks)
 
@@ -313,6 +324,7 @@ def test_tab_reaches_a_late_panel_where_it_would_have_been_built(qtbot, unshown_
 
     window = unshown_window()
     window.finish_start()
+    window.build_panels()  # each one as if opened: Mode, Context, Server
     chain = []
     widget = window.nextInFocusChain()
     while widget is not window:
