@@ -1,4 +1,5 @@
-"""Accessible names: every control a keyboard reaches says what it is to a screen reader.
+"""Accessible names: every control a keyboard reaches says what it is to a screen reader; and
+the Tab order of controls built after the window (`chain_after`).
 
 Why here: Qt names a button by its text and a field by the label whose buddy it is; controls
 without either (a bare field, a scroll area, a list) are silent. `unnamed` finds them (the test
@@ -73,3 +74,21 @@ def name_from_hints(root: QWidget) -> None:
         hint = _hint(widget)
         if hint:
             widget.setAccessibleName(hint[:80])
+
+
+def takes_focus(widget: QWidget) -> bool:
+    return widget.focusPolicy() != Qt.FocusPolicy.NoFocus
+
+
+def chain_after(anchor: QWidget, block: list[QWidget]) -> None:
+    """Tab goes from `anchor` through `block` (widgets that take the focus, in order), then on
+    to what followed `anchor`. Qt puts a widget built later at the end of the focus chain; this
+    puts it where it would have been had it been built with the rest. Qt orders only widgets
+    that take the focus: `anchor` does for the reordering only."""
+    policy = anchor.focusPolicy()
+    anchor.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+    prev = anchor
+    for widget in block:
+        QWidget.setTabOrder(prev, widget)
+        prev = widget
+    anchor.setFocusPolicy(policy)

@@ -45,7 +45,7 @@ from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_wo
 from ..core.memory import settle_after_start
 from ..core.serverinfo import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
-from .accessibility import name_from_hints
+from .accessibility import chain_after, name_from_hints, takes_focus
 from .appearance import Appearance
 from .context_panel import install_context
 from .controller import Controller
@@ -95,6 +95,18 @@ class _FirstPaint(QObject):
             self.deleteLater()
             self._callback()
         return False
+
+
+def _fit_widgets(body: QWidget) -> None:
+    """Long labels wrap, drop-downs size to a short text (side panels scroll only up and
+    down)."""
+    for label in body.findChildren(QLabel):
+        if len(label.text()) > 40:
+            label.setWordWrap(True)
+    for combo in body.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(12)
 
 
 def _menu_key(title: str) -> str:
@@ -557,13 +569,9 @@ class MainWindow(QMainWindow):
         """Tab goes through `body` where it went had it been built with the window: right
         after `anchor`, the last widget of its dock. Qt puts a panel built later at the end
         of the focus chain, which is the same place unless controls that are not in a late
-        panel came after the dock (the Mode panel: the dock's tab bar, the Retry buttons).
-        Qt orders only widgets that take the focus: `anchor` does for the reordering only."""
+        panel came after the dock (the Mode panel: the dock's tab bar, the Retry buttons)."""
         def in_late_panel(widget: QWidget) -> bool:
             return any(dock.isAncestorOf(widget) for dock in self._late_docks)
-
-        def takes_focus(widget: QWidget) -> bool:
-            return widget.focusPolicy() != Qt.FocusPolicy.NoFocus
 
         follower = anchor.nextInFocusChain()
         while follower is not None and follower is not self and (
@@ -577,13 +585,7 @@ class MainWindow(QMainWindow):
             if takes_focus(widget):
                 block.append(widget)
             widget = widget.nextInFocusChain()
-        policy = anchor.focusPolicy()
-        anchor.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-        prev = anchor
-        for widget in block:
-            QWidget.setTabOrder(prev, widget)
-            prev = widget
-        anchor.setFocusPolicy(policy)
+        chain_after(anchor, block)
 
     def build_panels(self) -> None:
         """Every side panel still to be built (tests that need them all)."""
@@ -614,16 +616,17 @@ class MainWindow(QMainWindow):
 
     def _fit_body(self, body: QWidget) -> int:
         """Long labels wrap, drop-downs size to a short text; the width `body` still needs."""
-        for label in body.findChildren(QLabel):
-            if len(label.text()) > 40:
-                label.setWordWrap(True)
-        for combo in body.findChildren(QComboBox):
-            combo.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+        _fit_widgets(body)
         scroll = body if isinstance(body, QScrollArea) else body.findChild(QScrollArea)
         inner = scroll.widget() if scroll is not None else None
         return (inner or body).minimumSizeHint().width() + SIDE_PANEL_MARGIN
+
+    def _section_built(self, body: QWidget) -> None:
+        """A sampler section made when first opened: fitted like the rest of its panel, and
+        named like every control once the start is finished."""
+        _fit_widgets(body)
+        if self.start_finished:
+            name_from_hints(body)
 
     def _fit_late_panel(self, body: QWidget) -> None:
         """A panel built after the others were fitted: fitted the same way; the docks widen
@@ -715,6 +718,7 @@ class MainWindow(QMainWindow):
         # what still differs was set by code (reset, a preset) and is undone.
         self.settings_panel.changed.connect(
             lambda: QTimer.singleShot(0, self, self._show_story_memory))
+        self.settings_panel.section_built.connect(self._section_built)
 
     # ------------------------------------------------------------------ user actions
     def connect_to_server(self) -> None:

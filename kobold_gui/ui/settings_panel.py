@@ -6,6 +6,10 @@ collapsible groups by `Field.group`. Each field gets the editor its kind calls f
 help from the table, and live validation through `settings.validate`, so a problem is shown on the
 field while it is typed. An invalid value is never silently "fixed": `values()` returns it as
 typed, and `settings.validate` rejects it with the same message, so the window can refuse to send.
+
+A collapsible group's editors are built when it is first opened (or one of its widgets is asked
+for): they start folded, and Qt's style sheet costs memory for every widget it polishes, shown
+or not. Until then the panel keeps what was set for those fields (`_pending`) and answers from it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ..core import settings
 from ..core.errors import InvalidSettings
 from ..core.escapes import escape, unescape
 from ..core.settings import Field, ServerFeatures
+from .accessibility import chain_after, takes_focus
 from .number_box import NumberBox, format_number
 from .plain import plain_label, set_plain_tooltip
 
@@ -51,6 +56,12 @@ _NO_RAW = object()
 # List entries are shown one per line with the escapes both faces share (core.escapes).
 escape_entry = escape
 unescape_entry = unescape
+
+
+def _fresh(value: Any) -> Any:
+    """A list or dict copied (the caller's own is never kept nor handed out)."""
+    return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) \
+        else value
 
 
 def field_problem(name: str, value: Any) -> str | None:
@@ -637,6 +648,8 @@ class Section(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         self.collapsible = collapsible
+        #: makes the form's fields: run once, when the section is first opened or asked for
+        self.builder: Callable[[], None] | None = None
         self.header: QWidget
         if collapsible:
             self.toggle = QToolButton(self)
@@ -665,9 +678,17 @@ class Section(QWidget):
             self.toggle.toggled.connect(self.set_expanded)
             self.set_expanded(False)
 
+    def build(self) -> None:
+        """Make the fields now if they are not made yet."""
+        builder, self.builder = self.builder, None
+        if builder is not None:
+            builder()
+
     def set_expanded(self, expanded: bool) -> None:
         if not self.collapsible:
             return
+        if expanded:
+            self.build()
         with QSignalBlocker(self.toggle):
             self.toggle.setChecked(expanded)
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
@@ -678,18 +699,43 @@ class Section(QWidget):
         return self.body.isVisibleTo(self) if self.collapsible else True
 
 
+V = TypeVar("V")
+
+
+class FieldWidgets(dict[str, V]):
+    """What the panel made for each field, by name; asking for a field whose section is not
+    built yet builds it (iterating lists only the fields built)."""
+
+    def __init__(self, build: Callable[[str], None]) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, name: str) -> V:
+        self._build(name)
+        if not dict.__contains__(self, name):
+            raise KeyError(name)
+        return dict.__getitem__(self, name)
+
+
 class SettingsPanel(QWidget):
     """Every field of the sampler table; `values()` is what `Controller.generate` takes."""
 
     #: any value changed (by the user or by set_values / reset_defaults)
     changed = Signal()
+    #: a collapsible section's fields were just made (its body: names and fitting for them)
+    section_built = Signal(QWidget)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsPanel")
-        self.editors: dict[str, FieldEditor[Any]] = {}
-        self.labels: dict[str, QLabel] = {}
-        self.error_labels: dict[str, QLabel] = {}
+        #: the fields in the order values() lists them
+        self._names = [f.name for f in settings.COMMON] + [
+            f.name for f in settings.FIELDS if not f.common]
+        #: what was set for a field whose section is not built yet (shown once it is)
+        self._pending: dict[str, Any] = {}
+        self.editors: FieldWidgets[FieldEditor[Any]] = FieldWidgets(self._build_for)
+        self.labels: FieldWidgets[QLabel] = FieldWidgets(self._build_for)
+        self.error_labels: FieldWidgets[QLabel] = FieldWidgets(self._build_for)
         self.sections: dict[str, Section] = {}
         self._context_limit: int | None = None
         #: fields kept out of sight (memory: the Context panel edits it); still in values()
@@ -697,9 +743,9 @@ class SettingsPanel(QWidget):
         self._hidden.setObjectName("hiddenFields")
         self._hidden.hide()
         self._hidden_form = QFormLayout(self._hidden)
-        self.reset_buttons: dict[str, QToolButton] = {}
+        self.reset_buttons: FieldWidgets[QToolButton] = FieldWidgets(self._build_for)
         #: "needs KoboldCpp 1.xx" beside a field the connected server does not read
-        self.unavailable_labels: dict[str, QLabel] = {}
+        self.unavailable_labels: FieldWidgets[QLabel] = FieldWidgets(self._build_for)
         self._server: ServerFeatures | None = None
 
         layout = QVBoxLayout(self)
@@ -712,18 +758,20 @@ class SettingsPanel(QWidget):
         for f in settings.COMMON:
             self._add_field(common, f)
 
+        folded: dict[str, list[Field]] = {}
         for f in settings.FIELDS:
             if f.common:
                 continue
             if not f.in_panel:
                 self._add_hidden_field(f)
                 continue
-            section = self.sections.get(f.group)
-            if section is None:
+            if f.group not in self.sections:
                 section = Section(f.group, collapsible=True, parent=self)
                 self.sections[f.group] = section
                 layout.addWidget(section)
-            self._add_field(section, f)
+                section.builder = functools.partial(self._build_section, section,
+                                                    folded.setdefault(f.group, []))
+            folded[f.group].append(f)
         layout.addStretch(1)
         reset = QAction("Reset field to default", self)
         reset.setObjectName("resetFieldAction")
@@ -740,6 +788,31 @@ class SettingsPanel(QWidget):
         self.error_labels[f.name] = plain_label("", self._hidden)
         self._hidden_form.addRow(self.labels[f.name], editor.widget)
         editor.on_change(functools.partial(self._edited, f.name))
+
+    def _build_for(self, name: str) -> None:
+        f = settings.BY_NAME.get(name)
+        if f is not None and f.in_panel:
+            self.section_of(name).build()
+
+    def _build_section(self, section: Section, fields: list[Field]) -> None:
+        """Make a folded section's fields, showing what was set for them meanwhile."""
+        gone = settings.unavailable(self._server)
+        for f in fields:
+            self._add_field(section, f)
+            if f.name in self._pending:
+                self.editors[f.name].set(self._pending.pop(f.name))
+                self._show_problem(f.name)
+            if f.name in gone:
+                self._show_available(f.name, gone[f.name])
+        # Qt put them at the end of the Tab chain: they go after the section's header
+        block: list[QWidget] = []
+        widget: QWidget | None = section.toggle.nextInFocusChain()
+        while widget is not None and widget is not section.toggle:
+            if takes_focus(widget) and section.body.isAncestorOf(widget):
+                block.append(widget)
+            widget = widget.nextInFocusChain()
+        chain_after(section.toggle, block)
+        self.section_built.emit(section.body)
 
     def _add_field(self, section: Section, f: Field) -> None:
         editor = make_editor(f)
@@ -794,7 +867,13 @@ class SettingsPanel(QWidget):
 
     def values(self) -> dict[str, Any]:
         """Every field by name; unset fields are None; invalid input is returned as typed."""
-        return {name: editor.get() for name, editor in self.editors.items()}
+        return {name: self._value(name) for name in self._names}
+
+    def _value(self, name: str) -> Any:
+        editor = self.editors.get(name)  # .get: a section not built stays so
+        if editor is not None:
+            return editor.get()
+        return _fresh(self._pending.get(name, settings.BY_NAME[name].default))
 
     def set_values(self, values: Mapping[str, Any]) -> None:
         """Show these values (names not given keep theirs; unknown names are ignored)."""
@@ -803,6 +882,10 @@ class SettingsPanel(QWidget):
             if editor is not None:
                 editor.set(value)
                 self._show_problem(name)
+            elif name in settings.BY_NAME:  # its section is not built yet
+                self._pending[name] = _fresh(value)
+                if field_problem(name, value) is not None:
+                    self.section_of(name).set_expanded(True)  # built, the problem shown
         self.changed.emit()
 
     def reset_defaults(self) -> None:
@@ -835,10 +918,12 @@ class SettingsPanel(QWidget):
         self.changed.emit()
 
     def problems(self) -> dict[str, str]:
-        """Per-field problems (cross-field ones come from `settings.validate`)."""
+        """Per-field problems (cross-field ones come from `settings.validate`). A field not
+        built yet has none: set_values builds the section of a value with a problem."""
         out = {}
-        for name, editor in self.editors.items():
-            p = editor.problem()
+        for name in self._names:
+            editor = self.editors.get(name)
+            p = editor.problem() if editor is not None else None
             if p:
                 out[name] = p
         return out
@@ -868,30 +953,34 @@ class SettingsPanel(QWidget):
 
     def is_default(self, name: str) -> bool:
         f = settings.BY_NAME[name]
-        return bool(self.editors[name].get() == f.default)
+        return bool(self._value(name) == f.default)
 
     def set_server(self, server: ServerFeatures | None) -> None:
         """Grey out the fields the connected server does not read, saying which version
         would ("needs KoboldCpp 1.102"); None (no server known): every field is offered."""
         self._server = server
         gone = settings.unavailable(server)
-        for name, note in self.unavailable_labels.items():
-            why = gone.get(name)
-            editor = self.editors[name]
-            editor.widget.setEnabled(why is None)
-            self.labels[name].setEnabled(why is None)
-            note.setText(f"({why.split(' (')[0]})" if why else "")
-            set_plain_tooltip(note, why or "")
-            if isinstance(editor.widget, QPlainTextEdit | EntryList):
-                note.setVisible(why is not None)
-            else:
-                self.section_of(name).form.setRowVisible(note, why is not None)
-            set_plain_tooltip(editor.widget, editor.tooltip + (f"\n\nNot sent: {why}."
-                                                               if why else ""))
+        for name in list(self.unavailable_labels):  # the fields built; the rest when they are
+            self._show_available(name, gone.get(name))
 
     def unavailable(self) -> dict[str, str]:
         """The fields the connected server does not read (shown greyed, never sent)."""
         return settings.unavailable(self._server)
+
+    def _show_available(self, name: str, why: str | None) -> None:
+        """Grey the field out, saying why (None: offer it)."""
+        note = self.unavailable_labels[name]
+        editor = self.editors[name]
+        editor.widget.setEnabled(why is None)
+        self.labels[name].setEnabled(why is None)
+        note.setText(f"({why.split(' (')[0]})" if why else "")
+        set_plain_tooltip(note, why or "")
+        if isinstance(editor.widget, QPlainTextEdit | EntryList):
+            note.setVisible(why is not None)
+        else:
+            self.section_of(name).form.setRowVisible(note, why is not None)
+        set_plain_tooltip(editor.widget, editor.tooltip + (f"\n\nNot sent: {why}."
+                                                           if why else ""))
 
     # ------------------------------------------------------------------ internals
     def _field_menu(self, name: str, label: QLabel, pos: QPoint) -> None:

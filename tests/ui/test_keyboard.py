@@ -168,6 +168,39 @@ def test_a_control_added_without_a_name_gets_one_from_its_hints(make_window) -> 
     assert accessible_name(field) == "Search world info"
 
 
+def test_a_sampler_section_opened_after_the_start_has_named_fields(
+        monkeypatch, make_window) -> None:
+    from PySide6.QtWidgets import QLineEdit
+
+    from kobold_gui.core import settings
+    from kobold_gui.ui.settings_panel import SettingsPanel
+
+    add_field = SettingsPanel._add_field
+
+    def with_a_silent_extra(panel, section, f) -> None:  # a control with no name of its own
+        add_field(panel, section, f)
+        if f.name == "logit_bias":
+            extra = QLineEdit()
+            extra.setPlaceholderText("Bias of a new token")
+            section.form.addRow(extra)
+
+    monkeypatch.setattr(SettingsPanel, "_add_field", with_a_silent_extra)
+    window = make_window(connect=False)
+    panel = window.settings_panel
+    section = panel.sections["Logit bias"]
+    assert window.start_finished and not section.body.findChildren(QWidget)  # not built yet
+    window.focus_panel(window.settings_dock)
+    section.toggle.click()
+    for f in settings.FIELDS:
+        if f.group == "Logit bias":
+            assert accessible_name(panel.widget_for(f.name)) == f.label
+    assert [w for w in section.body.findChildren(QLineEdit) if w.placeholderText()
+            == "Bias of a new token"][0].accessibleName() == "Bias of a new token"
+    panel.expand_all()  # every section built after the start
+    assert unnamed(window) == []
+    assert len(keyboard_widgets(panel)) > 60
+
+
 def test_edit_menu_cut_copy_paste_work_on_the_focused_field(qtbot, make_window) -> None:
     from PySide6.QtWidgets import QApplication
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
 
 from kobold_gui.core import presets as P
 from kobold_gui.core import settings
 from kobold_gui.ui.controller import Controller
 from kobold_gui.ui.main_window import MainWindow
 from kobold_gui.ui.presets_ui import PresetBar
+from kobold_gui.ui.settings_panel import SamplerOrderList
 
 from .conftest import WAIT_MS, wait_connected
 
@@ -92,6 +94,22 @@ def test_a_lite_preset_sets_exactly_its_values_and_they_are_sent(qtbot, make_win
     assert bar.modified and "Top-k" in bar.modified_label.toolTip()
     panel.set_values({"top_k": 0})
     assert not bar.modified
+
+
+def test_a_preset_fills_a_folded_section_shown_when_it_is_opened(qtbot, window):
+    panel, bar = window.settings_panel, window.preset_bar
+    section = panel.sections["Sampler order"]
+    assert not section.expanded and not section.body.findChildren(QWidget)  # not built yet
+    pick(qtbot, bar, "Basic Min-P")
+    preset = P.PresetStore().find("Basic Min-P")
+    assert preset is not None and preset.values["sampler_order"] == [6, 5, 0, 1, 3, 4, 2]
+    assert not section.body.findChildren(QWidget)
+    assert panel.values()["sampler_order"] == [6, 5, 0, 1, 3, 4, 2] and not bar.modified
+    section.toggle.click()
+    order = panel.widget_for("sampler_order")
+    assert isinstance(order, SamplerOrderList) and order.isVisible()
+    assert order.order() == [6, 5, 0, 1, 3, 4, 2]  # the preset's, shown
+    assert not bar.modified and not panel.is_default("sampler_order")
 
 
 def test_a_sillytavern_preset_file_is_imported_applied_and_kept(qtbot, window, tmp_path):

@@ -8,10 +8,12 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QLineEdit,
     QPlainTextEdit,
+    QWidget,
 )
 
 from kobold_gui.core import settings
 from kobold_gui.core.errors import InvalidSettings
+from kobold_gui.core.settings import ServerFeatures
 from kobold_gui.ui.number_box import NumberBox
 from kobold_gui.ui.plain import tooltip_text
 from kobold_gui.ui.settings_panel import (
@@ -44,7 +46,6 @@ def type_row(qtbot, editor: EntryList, text: str) -> None:
 
 
 def test_every_field_has_a_labelled_widget_of_its_kind(panel: SettingsPanel) -> None:
-    assert set(panel.editors) == {f.name for f in settings.FIELDS}
     for f in settings.FIELDS:
         w = panel.widget_for(f.name)
         if f.kind == "str":
@@ -61,6 +62,7 @@ def test_every_field_has_a_labelled_widget_of_its_kind(panel: SettingsPanel) -> 
             assert UNSET_PLACEHOLDER in w.hint.text(), f.name
         elif f.default is None:
             assert w.placeholderText() == UNSET_PLACEHOLDER, f.name
+    assert set(panel.editors) == {f.name for f in settings.FIELDS}  # widget_for built them
 
 
 def test_common_fields_are_visible_without_expanding_anything(panel: SettingsPanel) -> None:
@@ -282,3 +284,120 @@ def test_arrow_keys_step_within_the_range(qtbot, panel: SettingsPanel) -> None:
     assert panel.values()["top_k"] == 0
     qtbot.keyClick(top_k, Qt.Key.Key_Up)
     assert panel.values()["top_k"] == 1 and top_k.text() == "1"
+
+
+# ---------------------------------------------------------------------- folded sections, built late
+def built(panel: SettingsPanel, name: str) -> bool:
+    """The field's section has its editors (a folded one gets them when first opened)."""
+    return bool(panel.section_of(name).body.findChildren(QWidget))
+
+
+def test_folded_sections_have_no_editors_until_opened_and_show_what_was_set(
+        qtbot, panel: SettingsPanel) -> None:
+    folded = [s for s in panel.sections.values() if s.collapsible]
+    assert len(folded) > 10 and all(not s.body.findChildren(QWidget) for s in folded)
+    assert panel.sections["Common"].body.findChildren(NumberBox)
+    panel.set_values({"mirostat": 2, "mirostat_tau": 3.5, "ban_eos_token": True,
+                      "dry_sequence_breakers": ["\n", ":"]})
+    assert all(not s.body.findChildren(QWidget) for s in folded)  # valid values build nothing
+    changes: list[bool] = []
+    panel.changed.connect(lambda: changes.append(True))
+
+    panel.sections["Mirostat"].toggle.click()  # the user opens the section
+    mirostat, tau = panel.widget_for("mirostat"), panel.widget_for("mirostat_tau")
+    assert isinstance(mirostat, NumberBox) and mirostat.isVisible()
+    assert (mirostat.text(), tau.text()) == ("2", "3.50")
+    assert not panel.sections["Stopping"].body.findChildren(QWidget)  # only the one opened
+    panel.reveal("ban_eos_token")
+    ban = panel.widget_for("ban_eos_token")
+    assert isinstance(ban, QCheckBox) and ban.isChecked() and ban.isVisible()
+    breakers = panel.widget_for("dry_sequence_breakers")  # asked for: built, still folded
+    assert isinstance(breakers, EntryList) and breakers.texts() == ["\\n", ":"]
+    assert not breakers.isVisible() and not panel.sections["DRY"].expanded
+    assert panel.reset_buttons["mirostat"].isEnabled()  # not the default: can be reset
+    assert not panel.reset_buttons["mirostat_eta"].isEnabled()
+    assert changes == []  # building changes no value
+    assert panel.values()["mirostat_tau"] == 3.5
+
+
+def test_a_problem_in_a_folded_field_opens_its_section(panel: SettingsPanel) -> None:
+    panel.set_values({"xtc_threshold": 3.0})
+    assert panel.sections["XTC"].expanded
+    assert panel.error_labels["xtc_threshold"].isVisible()
+    assert panel.widget_for("xtc_threshold").property("invalid") is True
+    assert "xtc_threshold" in panel.problems()
+
+
+FOLDED_KINDS = [  # one field of each editor kind in a folded section: (name, valid, invalid)
+    ("nsigma", 1.5, 9.0),
+    ("mirostat", 2, 7),
+    ("trim_stop", False, "yes"),
+    ("negative_prompt", "blurry", 5),
+    ("grammar", 'root ::= "x"', 5),
+    ("dry_sequence_breakers", ["\n", "::"], [1]),
+    ("banned_tokens", ["ugh"], [1]),
+    ("sampler_order", [6, 5, 0, 1, 3, 4, 2], [1, 1]),
+    ("logit_bias", {"42": -5}, [1]),
+    ("sampler_seed", 1234, -5),
+]
+
+
+@pytest.mark.parametrize("opened", [False, True], ids=["unbuilt", "built"])
+@pytest.mark.parametrize(("name", "good", "bad"), FOLDED_KINDS, ids=[k[0] for k in FOLDED_KINDS])
+def test_folded_fields_answer_the_same_built_or_not(
+        qtbot, panel: SettingsPanel, name: str, good: object, bad: object, opened: bool) -> None:
+    f = settings.BY_NAME[name]
+    assert not f.common and f.in_panel
+    changes: list[bool] = []
+    panel.changed.connect(lambda: changes.append(True))
+    if opened:
+        panel.widget_for(name)
+    assert built(panel, name) == opened
+    assert panel.values()[name] == f.default and panel.is_default(name)
+
+    panel.set_values({name: good})
+    assert len(changes) == 1
+    assert panel.values()[name] == good and not panel.is_default(name)
+    assert panel.problems() == {}
+    assert settings.validate(panel.values())
+    panel.reset_defaults()
+    assert len(changes) == 2
+    assert panel.values() == settings.defaults() and panel.is_default(name)
+    panel.reset_field(name)
+    assert len(changes) == 3
+    panel.set_values({name: good})
+
+    old = ServerFeatures("KoboldCpp", "1.30")
+    panel.set_server(old)
+    assert (name in panel.unavailable()) == (f.since is not None)
+    assert built(panel, name) == opened
+    w = panel.widget_for(name)  # built now either way: shows the value, greyed if not read
+    assert panel.values()[name] == good  # read back from the editor
+    assert w.isEnabled() == (f.since is None)
+    assert panel.labels[name].isEnabled() == (f.since is None)
+    panel.set_server(None)
+    assert w.isEnabled() and panel.unavailable() == {}
+    assert len(changes) == 4
+
+    panel.set_values({name: bad})
+    assert name in panel.problems() and panel.section_of(name).expanded
+    assert panel.error_labels[name].isVisible()
+
+
+def test_tab_goes_through_a_section_built_late_where_it_did_before(
+        qtbot, panel: SettingsPanel) -> None:
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow)
+    panel.sections["Mirostat"].set_expanded(True)  # built first: Stopping's fields come later
+    stopping = panel.sections["Stopping"]
+    stopping.toggle.setFocus()
+    qtbot.keyClick(stopping.toggle, Qt.Key.Key_Space)  # opens it: its fields are built now
+    assert stopping.expanded
+    qtbot.keyClick(stopping.toggle, Qt.Key.Key_Tab)
+    assert panel.focusWidget() is panel.widget_for("trim_stop")
+    last = panel.widget_for("render_special")
+    last.setFocus()
+    qtbot.keyClick(last, Qt.Key.Key_Tab)
+    assert panel.focusWidget() is panel.sections["Mirostat"].toggle
+    qtbot.keyClick(panel.focusWidget(), Qt.Key.Key_Tab)
+    assert panel.focusWidget() is panel.widget_for("mirostat")
