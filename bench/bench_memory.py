@@ -58,13 +58,6 @@ def prose_chunks(chars: int, chunk: int, seed: int = 7) -> Iterator[str]:
         yield piece
 
 
-class _Running:
-    """Stands for the controller's generation task while the benchmark streams itself."""
-
-    def done(self) -> bool:
-        return False
-
-
 def child(case: str, megabytes: float, chunk: int, trace: bool) -> dict[str, float]:
     """Stream the text into one case in this process; the figures, as a dict."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -86,7 +79,8 @@ def child(case: str, megabytes: float, chunk: int, trace: bool) -> dict[str, flo
         index = story.append_segment("model")
         # the window as it is while a reply streams: the controller busy (its task running),
         # so the parts that follow the cursor between generations stay quiet, as they do
-        window.controller._task = _Running()  # type: ignore[attr-defined]
+        window.controller._running = True  # type: ignore[attr-defined]
+        assert window.controller.busy, "the stand-in for a running generation is stale"  # type: ignore[attr-defined]
 
         def append(piece: str) -> None:
             story.append_text(index, piece)

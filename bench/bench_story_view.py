@@ -227,14 +227,6 @@ def absorb_rows(app: QApplication, long_story: str, tokens: int, repeat: int) ->
                met=median <= 1.5)
 
 
-class _Running:
-    """Stands for the controller's generation task: the window as it is while a reply
-    streams (busy), so what follows the cursor between generations stays quiet, as it does."""
-
-    def done(self) -> bool:
-        return False
-
-
 def stream_at_rate(app: QApplication, window: MainWindow, seconds: float,
                    rate: float) -> tuple[float, int, float]:
     """Tokens at `rate` a second into the window's last (model) segment for `seconds`, by a
@@ -268,9 +260,12 @@ def paragraph_rows(app: QApplication, long_paragraph: str, seconds: float, rate:
         for name in ("paragraph", "empty"):
             story = Story([Segment("user", "Go on.\n"),
                            Segment("model", long_paragraph if name == "paragraph" else "")])
-            window.controller._task = None
+            window.controller._running = False
             window.set_story(story)
-            window.controller._task = _Running()  # type: ignore[assignment]
+            # the window as it is while a reply streams (busy), so what follows the cursor
+            # between generations stays quiet, as it does
+            window.controller._running = True
+            assert window.controller.busy, "the stand-in for a running generation is stale"
             view = window.output
             while view.rendering():
                 app.processEvents()
@@ -280,7 +275,7 @@ def paragraph_rows(app: QApplication, long_paragraph: str, seconds: float, rate:
             app.processEvents()
             results[name].append(stream_at_rate(app, window, seconds, rate))
             assert view.plain_text() == story.text
-    window.controller._task = None
+    window.controller._running = False
     window.close()
     window.deleteLater()
     app.processEvents()
