@@ -273,18 +273,11 @@ def connect_after_first_frame(window: QWidget, connect: Callable[[], None],
 
 
 def after_first_paint(widget: QWidget, callback: Callable[[], None]) -> None:
-    """Call `callback` once, as `widget` is first painted (before its paint handler runs)."""
-    from PySide6.QtCore import QEvent, QObject
+    """Call `callback` once, as `widget` is first painted (before its paint handler runs).
+    (A name of its own here: tests watch the start through it.)"""
+    from .ui.first_event import on_first_paint
 
-    class FirstPaint(QObject):
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
-            if event.type() == QEvent.Type.Paint and watched is widget:
-                widget.removeEventFilter(self)
-                self.deleteLater()
-                callback()
-            return False
-
-    widget.installEventFilter(FirstPaint(widget))
+    on_first_paint(widget, callback)
 
 
 async def self_test(window: MainWindow, timeout: float = SELF_TEST_TIMEOUT) -> int:

@@ -115,9 +115,9 @@ def _url(value: Any, what: str) -> str | None:
 def clean_samplers(values: Mapping[str, Any], *, warn: bool = True) -> dict[str, Any]:
     """The sampler values that may be shown and sent: known fields, each valid, and valid
     together with the rest (e.g. max tokens below the context size). Memory is left out."""
-    kept: dict[str, Any] = {}
     from . import settings as sampler_table
 
+    kept: dict[str, Any] = {}
     base = sampler_table.defaults()
     for name, value in values.items():
         if name in NOT_APP_SETTINGS:

@@ -80,6 +80,18 @@ def takes_focus(widget: QWidget) -> bool:
     return widget.focusPolicy() != Qt.FocusPolicy.NoFocus
 
 
+def focus_block(root: QWidget) -> list[QWidget]:
+    """`root` and what is inside it that takes the focus, in focus-chain order (a part built
+    after the window: what `chain_after` moves)."""
+    block = [root] if takes_focus(root) else []
+    widget = root.nextInFocusChain()
+    while widget is not None and widget is not root:
+        if takes_focus(widget) and root.isAncestorOf(widget):
+            block.append(widget)
+        widget = widget.nextInFocusChain()
+    return block
+
+
 def chain_after(anchor: QWidget, block: list[QWidget]) -> None:
     """Tab goes from `anchor` through `block` (widgets that take the focus, in order), then on
     to what followed `anchor`. Qt puts a widget built later at the end of the focus chain; this

@@ -18,7 +18,6 @@ import base64
 import binascii
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ from ..core.errors import InvalidURL
 from ..core.prefs import Prefs, clean_samplers, load_prefs, prefs_path, save_prefs
 from ..core.secrets import NO_KEYRING_NOTE, PasswordStore
 from ..core.serverinfo import DEFAULT_URL, ServerInfo, normalize_url
+from .first_event import on_first_event
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -56,23 +56,6 @@ def _decode(text: str | None) -> QByteArray | None:
         return QByteArray(base64.b64decode(text.encode("ascii"), validate=True))
     except (ValueError, binascii.Error):
         return None
-
-
-class _FirstLook(QObject):
-    """Calls `callback` once, the first time `field` is about to show its tooltip or gets
-    the keyboard focus; then goes."""
-
-    def __init__(self, field: QLineEdit, callback: Callable[[], None]) -> None:
-        super().__init__(field)
-        self._callback = callback
-        field.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
-        if event.type() in (QEvent.Type.ToolTip, QEvent.Type.FocusIn):
-            watched.removeEventFilter(self)
-            self.deleteLater()
-            self._callback()
-        return False
 
 
 class AppSettings(QObject):
@@ -189,7 +172,8 @@ class AppSettings(QObject):
         if "keyring" in sys.modules:  # loaded for this address: say where passwords go now
             self.explain_password_field()
         else:  # when the password field is first pointed at or entered
-            _FirstLook(window.password_edit, self.explain_password_field)
+            on_first_event(window.password_edit, (QEvent.Type.ToolTip, QEvent.Type.FocusIn),
+                           self.explain_password_field)
         window.controller.connect_to(url, password)
 
     def explain_password_field(self) -> None:

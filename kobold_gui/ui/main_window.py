@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -45,11 +45,12 @@ from ..core.events import ConnectionState, Failed, Finished, Retrying, finish_wo
 from ..core.memory import settle_after_start
 from ..core.serverinfo import DEFAULT_URL, ServerInfo
 from ..core.story import FieldsChanged, Reset, Story, StoryEvent
-from .accessibility import chain_after, name_from_hints, takes_focus
+from .accessibility import chain_after, focus_block, name_from_hints, takes_focus
 from .appearance import Appearance
 from .context_panel import install_context
 from .controller import Controller
 from .file_actions import install_file_actions
+from .first_event import on_first_paint
 from .keyboard import KeyboardPath
 from .mode_panel import ModePanel, install_modes
 from .plain import plain_label, set_plain_tooltip
@@ -79,22 +80,6 @@ FINISH_FALLBACK_MS = 1500
 #: after finish_start, once: what the start freed goes back to the system (core/memory.py);
 #: by then the first connect has been answered
 SETTLE_AFTER_START_MS = 1500
-
-
-class _FirstPaint(QObject):
-    """Calls `callback` once, as `window` is first painted."""
-
-    def __init__(self, window: QWidget, callback: Callable[[], None]) -> None:
-        super().__init__(window)
-        self._window = window
-        self._callback = callback
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt)
-        if event.type() == QEvent.Type.Paint and watched is self._window:
-            self._window.removeEventFilter(self)
-            self.deleteLater()
-            self._callback()
-        return False
 
 
 def _fit_widgets(body: QWidget) -> None:
@@ -208,8 +193,7 @@ class MainWindow(QMainWindow):
         # ---- end of the parts ----
         self._finish_menus()
         self.editor.setFocus()
-        self.installEventFilter(_FirstPaint(self, lambda: QTimer.singleShot(
-            0, self, self.finish_start)))
+        on_first_paint(self, lambda: QTimer.singleShot(0, self, self.finish_start))
         QTimer.singleShot(FINISH_FALLBACK_MS, self, self.finish_start)  # never painted
 
     # ------------------------------------------------------------------ building
@@ -579,13 +563,7 @@ class MainWindow(QMainWindow):
             follower = follower.nextInFocusChain()
         if follower is None or follower is self:
             return  # nothing else follows: the end of the chain is the place
-        block: list[QWidget] = []
-        widget: QWidget | None = body
-        while widget is not None and (widget is body or body.isAncestorOf(widget)):
-            if takes_focus(widget):
-                block.append(widget)
-            widget = widget.nextInFocusChain()
-        chain_after(anchor, block)
+        chain_after(anchor, focus_block(body))
 
     def build_panels(self) -> None:
         """Every side panel still to be built (tests that need them all)."""

@@ -43,7 +43,7 @@ from ..core import settings
 from ..core.errors import InvalidSettings
 from ..core.escapes import escape, unescape
 from ..core.settings import Field, ServerFeatures
-from .accessibility import chain_after, takes_focus
+from .accessibility import chain_after, focus_block
 from .number_box import NumberBox, format_number
 from .plain import plain_label, set_plain_tooltip
 
@@ -805,13 +805,7 @@ class SettingsPanel(QWidget):
             if f.name in gone:
                 self._show_available(f.name, gone[f.name])
         # Qt put them at the end of the Tab chain: they go after the section's header
-        block: list[QWidget] = []
-        widget: QWidget | None = section.toggle.nextInFocusChain()
-        while widget is not None and widget is not section.toggle:
-            if takes_focus(widget) and section.body.isAncestorOf(widget):
-                block.append(widget)
-            widget = widget.nextInFocusChain()
-        chain_after(section.toggle, block)
+        chain_after(section.toggle, focus_block(section.body))
         self.section_built.emit(section.body)
 
     def _add_field(self, section: Section, f: Field) -> None:
