@@ -21,6 +21,7 @@ class RawResponse:
     eof: bool = False
     timed_out: bool = False
     error: BaseException | None = None
+    sent_at: float = 0.0  # time.monotonic() the read times count from
 
     @property
     def raw(self) -> bytes:
@@ -66,6 +67,11 @@ class RawResponse:
                 return t
         return None
 
+    def clock_of(self, marker: bytes) -> float | None:
+        """``time_of`` on the time.monotonic() clock the emulator's records use."""
+        t = self.time_of(marker)
+        return None if t is None else self.sent_at + t
+
 
 def build_request(method: str, path: str, body: bytes | None = None,
                   headers: dict[str, str] | None = None, content_length: bool = True) -> bytes:
@@ -93,7 +99,7 @@ def read_response(sock: socket.socket, timeout: float = 10.0, t0: float | None =
                   until: bytes | None = None) -> RawResponse:
     """Read until EOF (or ``timeout`` of total time, or until ``until`` was seen)."""
     t0 = time.monotonic() if t0 is None else t0
-    resp = RawResponse()
+    resp = RawResponse(sent_at=t0)
     deadline = time.monotonic() + timeout
     try:
         while True:
