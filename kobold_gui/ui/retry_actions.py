@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QLayout, QMenu, QToolButton, QWidget
 
-from ..core.story import ReplyError, Story, StoryEvent
+from ..core.story import ReplyError, Story, StoryEvent, TextAppended
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -96,7 +96,7 @@ class RetryActions(QObject):
 
         self._make_indicator()
         window.controller.busy_changed.connect(lambda _busy: self.update())
-        window.output.cursorPositionChanged.connect(self.update)
+        window.output.cursorPositionChanged.connect(self._cursor_moved)
         window.story_replaced.connect(self._follow)
         self._follow(window.story)
 
@@ -145,9 +145,24 @@ class RetryActions(QObject):
         self._unsubscribe = story.subscribe(self._story_changed)
         self.update()
 
-    def _story_changed(self, _event: StoryEvent) -> None:
-        if shiboken6.isValid(self.window):
+    def _story_changed(self, event: StoryEvent) -> None:
+        if shiboken6.isValid(self.window) and not self._streaming(event):
             self.update()
+
+    def _cursor_moved(self) -> None:
+        if shiboken6.isValid(self.window) and not self._streaming(None):
+            self.update()
+
+    def _streaming(self, event: StoryEvent | None) -> bool:
+        """A streamed token (its text, or the view's cursor carried along by it): while a
+        generation runs nothing this bar shows can change with it (its actions wait, the
+        reply under the cursor only grows), and busy_changed brings it up to date at the end.
+        Checking on every token was a sixth of a streaming window's Python time."""
+        if not self.window.controller.busy:
+            return False
+        if event is None:
+            return self.window.output.writing()
+        return isinstance(event, TextAppended)
 
     @property
     def story(self) -> Story:

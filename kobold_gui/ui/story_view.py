@@ -73,6 +73,12 @@ from .turn_decor import TurnDecorations
 SOFT_BLOCK = 2000
 #: ... or, with no space in sight (CJK, a URL), here regardless.
 HARD_BLOCK = 4000
+#: The paragraph being streamed into gets its view-only break (where Qt wrapped its last line)
+#: once it is this long: Qt lays out the whole paragraph again on every token, so its length
+#: sets the cost of each one. At 2000 a 50 tok/s stream into a long paragraph took 17 % of a
+#: core, at 600 13 % (bench/bench_story_view.py, same run). Such a break shows (a line ending
+#: early) only if the reading column gets narrower later.
+STREAM_BLOCK = 600
 #: set_story shows this many characters at once and the rest over the next event-loop turns,
 #: so opening a 10 MB story never freezes the window (Qt inserts ~1 MB in 60-100 ms): pieces of
 #: RENDER_CHUNK characters until RENDER_TURN_BUDGET seconds of the turn are used, so a slow
@@ -693,6 +699,11 @@ class StoryView(QPlainTextEdit):
             self._render_timer.stop()
             self.decor.rendered()
 
+    def writing(self) -> bool:
+        """True while the document change under way is the view's own (a streamed token,
+        a render), so a cursor moved now was carried along, not moved by the user."""
+        return bool(self._rendering)
+
     def rendering(self) -> bool:
         """True while set_story is still showing the rest of a long story."""
         return self._behind
@@ -835,7 +846,7 @@ class StoryView(QPlainTextEdit):
         SOFT_BLOCK, its view-only break goes where Qt already wrapped its last line (it shows
         only if the width changes later). Unlaid or unwrapped: HARD_BLOCK breaks it anyway."""
         block = self._cursor.block()
-        if block.length() <= SOFT_BLOCK:
+        if block.length() <= STREAM_BLOCK:
             return
         layout = block.layout()
         if layout.lineCount() < 2:

@@ -187,3 +187,32 @@ def test_retry_without_a_reply_at_the_end_says_so(qtbot, window) -> None:
     assert not window.retry_actions.retry_action.isEnabled()
     assert not window.retry_actions.retry()
     assert "no reply" in window.status_message()
+
+
+def test_while_a_retry_streams_the_bar_waits_and_is_right_at_the_end(
+        qtbot, make_emulator, make_window) -> None:
+    """The bar is not refreshed for every streamed token (it cannot change with one); what
+    the reader does meanwhile still shows, and the end brings it up to date."""
+    emu = make_emulator(token_rate=40.0)
+    window = make_window(emu.url)
+    wait_connected(qtbot, window)
+    window.settings_panel.set_values({"max_length": 3})
+    generate(qtbot, window, PROMPT)
+    generate(qtbot, window, " Then")  # a second reply, so the first stays where it is
+    window.settings_panel.set_values({"max_length": 3})
+    retry(qtbot, window, 4)  # the last reply now has two versions
+    window.settings_panel.set_values({"max_length": 40})
+    window.retry_actions.retry_action.trigger()  # a third, streamed slowly
+    qtbot.waitUntil(lambda: len(window.story.text) > len(PROMPT) + 20, timeout=WAIT_MS)
+    actions = window.retry_actions
+    assert window.controller.busy and not actions.previous_action.isEnabled()
+    cursor = window.output.textCursor()
+    cursor.setPosition(len(PROMPT) + 1)  # the reader clicks into the first reply
+    window.output.setTextCursor(cursor)
+    assert versions_of(window) == ""  # it has one version
+    cursor.setPosition(len(window.output.toPlainText()))  # ... and back to the streaming one
+    window.output.setTextCursor(cursor)
+    assert versions_of(window) == "3 / 3"
+    qtbot.waitUntil(lambda: not window.controller.busy, timeout=WAIT_MS)
+    assert versions_of(window) == "3 / 3"
+    assert actions.previous_action.isEnabled() and actions.retry_action.isEnabled()
