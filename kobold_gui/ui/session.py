@@ -299,10 +299,21 @@ class Session(QObject):
             self.drop_prepared(journal)
             return
         if self.journal is not None:
-            self.journal.detach()
+            self._let_go(self.journal)
         journal.rename(self.journal_path)
         self.journal = journal
         self._journal_story = journal.story
+
+    def _let_go(self, journal: storage.Journal) -> None:
+        """The journal of the story being replaced stops following it here; its last lines
+        are written and fsynced by the writer thread (its file is replaced by the new one's
+        either way): on the UI thread that flush was a quarter of opening a big story's
+        longest stall."""
+        journal.stop_following()
+        if self._closed:
+            journal.close()
+        else:
+            self._writer.submit(journal.close)
 
     def drop_prepared(self, journal: storage.Journal) -> None:
         journal.discard()

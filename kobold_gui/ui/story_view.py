@@ -84,6 +84,10 @@ STREAM_BLOCK = 600
 #: RENDER_CHUNK characters until RENDER_TURN_BUDGET seconds of the turn are used, so a slow
 #: machine renders less per turn instead of dropping frames
 RENDER_CHUNK = 30_000
+#: ... but the turn that set_story runs in writes at most this many (a tall screen of small
+#: type): that turn also swaps the document and paints the first screen, and 30 000 took
+#: 7-9 ms of it on a slow machine
+RENDER_FIRST = 10_000
 RENDER_TURN_BUDGET = 0.006
 RENDER_PAUSE_MS = 10
 #: ... with the scroll bar told the new size every this many characters: each time, Qt lays
@@ -629,7 +633,7 @@ class StoryView(QPlainTextEdit):
             self._resync_segments()
             self._length = self._sized_at = 0
             self._write_marks()
-        self._render_more()
+        self._render_more(limit=RENDER_FIRST)
         self.decor.schedule()
 
     def _swap_document(self) -> None:
@@ -665,9 +669,10 @@ class StoryView(QPlainTextEdit):
         if self._retired:
             self._retire_timer.start()
 
-    def _render_more(self, everything: bool = False) -> None:
+    def _render_more(self, everything: bool = False, limit: int | None = None) -> None:
         """Show the next chunk of a story that set_story (or an undo of a load) has not
-        shown yet; the rest follows on the next event-loop turn."""
+        shown yet (at most `limit` characters); the rest follows on the next event-loop
+        turn."""
         if (self._fixes or self._needs_full_render) and self._flush():
             return
         started = time.perf_counter()
@@ -675,14 +680,15 @@ class StoryView(QPlainTextEdit):
         quiet = layout.blockSignals(True)
         try:
             while True:
-                end = len(self._story) if everything else min(len(self._story),
-                                                               self._length + RENDER_CHUNK)
+                end = len(self._story) if everything else min(
+                    len(self._story), self._length + min(RENDER_CHUNK, limit or RENDER_CHUNK))
                 with self._changing():
                     self._cursor.setPosition(self._map.view_hi(self._length))
                     full, breaks = self._write(self._length, self._pieces(self._length, end))
                     self._map.replaced(self._length, self._length, full, breaks)
                     self._length += len(full)
                 if (everything or not full or self._length >= len(self._story)
+                        or limit is not None
                         or time.perf_counter() - started >= RENDER_TURN_BUDGET):
                     break
         finally:

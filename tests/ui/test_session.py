@@ -250,6 +250,40 @@ def test_opening_and_saving_keep_journalling(qtbot, app_window, tmp_path) -> Non
     assert storage.replay(storage.session_journal_path()).text == ""
 
 
+def test_opening_lets_the_old_journal_go_off_the_ui_thread(qtbot, app_window, tmp_path,
+                                                          monkeypatch) -> None:
+    """Issue 9: the replaced story's journal was flushed and fsynced on the UI thread while a
+    big story opened; the writer thread closes it now, and the journal on disk is the new
+    story's from the moment it shows."""
+    import threading
+
+    storage.save_story(tmp_path / "other.kstory", _story("The other story"))
+    window, session = start(app_window)
+    stream_in(window, "streamed before opening")
+    old = session.journal
+    assert old is not None
+    closed_on: list[str] = []
+    real_close = storage.Journal.close
+
+    def spying(self) -> None:
+        if self is old:
+            closed_on.append(threading.current_thread().name)
+        real_close(self)
+
+    monkeypatch.setattr(storage.Journal, "close", spying)
+    files_of(window).open_action.trigger()
+    answer(qtbot, files_of(window), "discard")  # the streamed text is not saved
+    choose_file(qtbot, files_of(window), tmp_path / "other.kstory")
+    wait_idle(qtbot, files_of(window))
+    assert storage.replay(storage.session_journal_path()).text == "The other story"
+    qtbot.waitUntil(lambda: bool(closed_on), timeout=WAIT_MS)
+    assert closed_on == [closed_on[0]] and closed_on[0] != threading.main_thread().name
+    assert old._file is None  # closed, nothing left open
+    stream_in(window, "and after")
+    assert window.story.text.startswith("The other story") and "after" in window.story.text
+    qtbot.waitUntil(lambda: journalled_text() == window.story.text, timeout=WAIT_MS)
+
+
 def test_a_second_app_leaves_the_first_ones_session_alone(qtbot, app_window) -> None:
     first, session = start(app_window)
     stream_in(first, "live words")
