@@ -190,15 +190,16 @@ class Journal:
     def stop_following(self) -> None:
         """Record no more changes of the story. Called on the thread that changes the story;
         afterwards nothing else touches the journal there, so another thread may `close` or
-        `discard` it (what is pending is written first)."""
+        `discard` it (what is pending is written first). The story is let go here too, so
+        its last reference never goes in that thread (its listeners hold Qt objects)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._story = None
 
     def detach(self) -> None:
         self.stop_following()
         self.close()
-        self._story = None
 
     def close(self) -> None:
         if self._file is not None:

@@ -84,6 +84,9 @@ STREAM_BLOCK = 600
 #: RENDER_CHUNK characters until RENDER_TURN_BUDGET seconds of the turn are used, so a slow
 #: machine renders less per turn instead of dropping frames
 RENDER_CHUNK = 30_000
+#: ... or fewer, as many as the time left in the turn allows at the pace the last pieces were
+#: written (a slow machine took 9-20 ms for 30 000, so a turn overran its budget by a piece)
+RENDER_MIN_CHUNK = 2_000
 #: ... but the turn that set_story runs in writes at most this many (a tall screen of small
 #: type): that turn also swaps the document and paints the first screen, and 30 000 took
 #: 7-9 ms of it on a slow machine
@@ -97,7 +100,7 @@ RENDER_PAUSE_MS = 10
 RENDER_RESIZE_EVERY = 1_000_000
 #: a document bigger than this (characters) is swapped for a fresh one, not cleared
 RETIRE_ABOVE = 200_000
-RETIRE_PIECE = 100_000
+RETIRE_PIECE = 30_000
 #: Qt keeps ~40 bytes a character for every paragraph it has laid out, for as long as the
 #: paragraph exists (clearing a layout frees nothing). Every this many streamed characters the
 #: view writes the older streamed text afresh, so those paragraphs are laid out again only when
@@ -263,6 +266,7 @@ class StoryView(QPlainTextEdit):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
         self._flush_timer.timeout.connect(self._flush)
+        self._render_pace = 0.0  # characters a second the last render piece was written at
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         # not 0: a zero timer re-armed from its own slot runs again before other timers (the
@@ -677,19 +681,31 @@ class StoryView(QPlainTextEdit):
             return
         started = time.perf_counter()
         layout = self.document().documentLayout()
+        # text written below the bottom of the screen changes nothing on it: no repaint
+        # (painting the screen after every turn was a third of a slow machine's turn)
+        shown = (self._map.view_hi(self._length)
+                 <= self.cursorForPosition(self.viewport().rect().bottomRight()).position())
         quiet = layout.blockSignals(True)
         try:
             while True:
-                end = len(self._story) if everything else min(
-                    len(self._story), self._length + min(RENDER_CHUNK, limit or RENDER_CHUNK))
+                size = min(RENDER_CHUNK, limit or RENDER_CHUNK)
+                left = RENDER_TURN_BUDGET - (time.perf_counter() - started)
+                if self._render_pace:
+                    size = max(RENDER_MIN_CHUNK, min(size, int(self._render_pace * left)))
+                end = len(self._story) if everything else min(len(self._story),
+                                                               self._length + size)
+                piece_started = time.perf_counter()
                 with self._changing():
                     self._cursor.setPosition(self._map.view_hi(self._length))
                     full, breaks = self._write(self._length, self._pieces(self._length, end))
                     self._map.replaced(self._length, self._length, full, breaks)
                     self._length += len(full)
+                took = time.perf_counter() - piece_started
+                if len(full) >= RENDER_MIN_CHUNK and took > 0:
+                    self._render_pace = len(full) / took
                 if (everything or not full or self._length >= len(self._story)
                         or limit is not None
-                        or time.perf_counter() - started >= RENDER_TURN_BUDGET):
+                        or time.perf_counter() - started >= RENDER_TURN_BUDGET * 0.9):
                     break
         finally:
             layout.blockSignals(quiet)
@@ -698,7 +714,8 @@ class StoryView(QPlainTextEdit):
             if not self._behind or self._length - self._sized_at >= RENDER_RESIZE_EVERY:
                 self._sized_at = self._length
                 layout.documentSizeChanged.emit(layout.documentSize())
-            self.viewport().update()
+            if shown:
+                self.viewport().update()
         if self._behind:
             self._render_timer.start()
         else:

@@ -50,3 +50,12 @@ def test_a_missing_comma_is_refused_like_any_json_reader_would() -> None:
     data = sample().to_json().replace(b"},\n", b"}\n", 1)
     with pytest.raises(StoryFormatError):
         Story.from_json(data)
+
+
+def test_lines_are_split_as_bytes_split_does() -> None:
+    """The reader splits a story file into lines a line at a time (so a worker thread hands
+    the GIL back between them); it must cut exactly where bytes.split does."""
+    from kobold_gui.core.story import _split_lines
+
+    for data in (b"", b"a", b"a\n", b"\n", b"\n\n", b'{"a": [\n{"x": 1},\n]}', b"a\nb\n\nc"):
+        assert _split_lines(data) == data.split(b"\n"), data
