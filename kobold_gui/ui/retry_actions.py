@@ -145,24 +145,19 @@ class RetryActions(QObject):
         self._unsubscribe = story.subscribe(self._story_changed)
         self.update()
 
+    # While a generation runs, a streamed token changes nothing this bar shows (its actions
+    # wait, the reply under the cursor only grows) and busy_changed brings it up to date at
+    # the end; refreshing it for every token was a sixth of a streaming window's Python time.
     def _story_changed(self, event: StoryEvent) -> None:
-        if shiboken6.isValid(self.window) and not self._streaming(event):
+        if shiboken6.isValid(self.window) and not (
+                self.window.controller.busy and isinstance(event, TextAppended)):
             self.update()
 
     def _cursor_moved(self) -> None:
-        if shiboken6.isValid(self.window) and not self._streaming(None):
+        """Not for the view's cursor carried along by a streamed token."""
+        if shiboken6.isValid(self.window) and not (
+                self.window.controller.busy and self.window.output.writing()):
             self.update()
-
-    def _streaming(self, event: StoryEvent | None) -> bool:
-        """A streamed token (its text, or the view's cursor carried along by it): while a
-        generation runs nothing this bar shows can change with it (its actions wait, the
-        reply under the cursor only grows), and busy_changed brings it up to date at the end.
-        Checking on every token was a sixth of a streaming window's Python time."""
-        if not self.window.controller.busy:
-            return False
-        if event is None:
-            return self.window.output.writing()
-        return isinstance(event, TextAppended)
 
     @property
     def story(self) -> Story:

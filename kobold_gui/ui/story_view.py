@@ -689,8 +689,8 @@ class StoryView(QPlainTextEdit):
         try:
             while True:
                 size = min(RENDER_CHUNK, limit or RENDER_CHUNK)
-                left = RENDER_TURN_BUDGET - (time.perf_counter() - started)
-                if self._render_pace:
+                if self._render_pace and not everything:
+                    left = RENDER_TURN_BUDGET - (time.perf_counter() - started)
                     size = max(RENDER_MIN_CHUNK, min(size, int(self._render_pace * left)))
                 end = len(self._story) if everything else min(len(self._story),
                                                                self._length + size)
@@ -705,7 +705,7 @@ class StoryView(QPlainTextEdit):
                     self._render_pace = len(full) / took
                 if (everything or not full or self._length >= len(self._story)
                         or limit is not None
-                        or time.perf_counter() - started >= RENDER_TURN_BUDGET * 0.9):
+                        or time.perf_counter() - started >= RENDER_TURN_BUDGET):
                     break
         finally:
             layout.blockSignals(quiet)
@@ -866,7 +866,7 @@ class StoryView(QPlainTextEdit):
 
     def _break_at_wrap(self) -> None:
         """Keep the paragraph being streamed into short where nobody sees it: once it is past
-        SOFT_BLOCK, its view-only break goes where Qt already wrapped its last line (it shows
+        STREAM_BLOCK, its view-only break goes where Qt already wrapped its last line (it shows
         only if the width changes later). Unlaid or unwrapped: HARD_BLOCK breaks it anyway."""
         block = self._cursor.block()
         if block.length() <= STREAM_BLOCK:

@@ -13,4 +13,3 @@ def test_a_plain_http_client_loads_no_roots_and_trusts_nothing() -> None:
     assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
     assert plain.cert_store_stats()["x509_ca"] == 0  # nothing parsed, nothing trusted
     assert tls_verify("https://example.org") is True  # httpx's default: certifi's roots
-
